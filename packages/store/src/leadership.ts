@@ -1,0 +1,180 @@
+import type { Pool, PoolClient } from 'pg';
+import { leadershipSql } from './leadership.sql.js';
+import type { StoreStats } from './tasks.js';
+
+export interface TokenState {
+  /** The bearer (Ballerina's `task_id`), or null when the token was released. */
+  readonly holder: string | null;
+  readonly term: number;
+  readonly grantedAt: Date | null;
+  readonly leaseExpiresAt: Date | null;
+  /** Lease left, on PostgreSQL's clock (0 when expired). */
+  readonly remainingMs: number;
+}
+
+export interface Grant {
+  readonly term: number;
+  readonly holder: string;
+  readonly grantedAt: Date;
+  readonly reason: string;
+}
+
+export type AcquireOutcome =
+  | { readonly ok: true; readonly term: number }
+  | { readonly ok: false; readonly current: TokenState | null };
+
+export type FencedOutcome<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly reason: 'stale_term'; readonly currentTerm: number };
+
+/**
+ * The warm-backup token of each group. Terms strictly increase on every
+ * grant (including a re-grant to the same node); at most one holder per term.
+ */
+export class LeadershipStore {
+  readonly #pool: Pool;
+  readonly #sql: ReturnType<typeof leadershipSql>;
+  readonly #stats: StoreStats;
+
+  constructor(pool: Pool, quotedSchema: string, stats: StoreStats) {
+    this.#pool = pool;
+    this.#sql = leadershipSql(quotedSchema);
+    this.#stats = stats;
+  }
+
+  async current(groupId: string): Promise<TokenState | null> {
+    const { rows } = await this.#pool.query<{
+      task_id: string | null;
+      term: string;
+      granted_at: Date | null;
+      lease_expires_at: Date | null;
+      remaining_ms: string | null;
+    }>(this.#sql.current, [groupId]);
+    const r = rows[0];
+    if (!r) return null;
+    return {
+      holder: r.task_id,
+      term: Number(r.term),
+      grantedAt: r.granted_at,
+      leaseExpiresAt: r.lease_expires_at,
+      remainingMs: Number(r.remaining_ms ?? 0),
+    };
+  }
+
+  /**
+   * Takes the token if its term is still `observedTerm` and it is free (never
+   * granted, released, or its lease expired on PostgreSQL's clock). Of any
+   * number of concurrent candidates that observed the same term, one wins.
+   */
+  async acquire(opts: {
+    groupId: string;
+    nodeId: string;
+    observedTerm: number;
+    leaseMs: number;
+    reason?: string;
+  }): Promise<AcquireOutcome> {
+    const { rows } = await this.#pool.query<{ term: string }>(this.#sql.acquire, [
+      opts.groupId,
+      opts.nodeId,
+      opts.observedTerm,
+      opts.leaseMs,
+      opts.reason ?? 'election',
+    ]);
+    const row = rows[0];
+    if (row) return { ok: true, term: Number(row.term) };
+    return { ok: false, current: await this.current(opts.groupId) };
+  }
+
+  /** Extends the bearer's lease; false when the term is no longer its own or the lease ran out. */
+  async renew(opts: {
+    groupId: string;
+    nodeId: string;
+    term: number;
+    leaseMs: number;
+  }): Promise<boolean> {
+    const { rows } = await this.#pool.query(this.#sql.renew, [
+      opts.groupId,
+      opts.nodeId,
+      opts.term,
+      opts.leaseMs,
+    ]);
+    return rows.length === 1;
+  }
+
+  /** Gives the token up at once (graceful shutdown), so a standby can take it without waiting. */
+  async release(opts: { groupId: string; nodeId: string; term: number }): Promise<boolean> {
+    const { rows } = await this.#pool.query(this.#sql.release, [
+      opts.groupId,
+      opts.nodeId,
+      opts.term,
+    ]);
+    return rows.length === 1;
+  }
+
+  /** Counts a leader-only write refused by a term fence outside `fenced()`. */
+  countStaleTerm(): void {
+    this.#stats.staleTerms++;
+  }
+
+  /** The append-only log of every grant of the group's token. */
+  async grants(groupId: string): Promise<Grant[]> {
+    const { rows } = await this.#pool.query<{
+      term: string;
+      task_id: string;
+      granted_at: Date;
+      reason: string;
+    }>(this.#sql.grants, [groupId]);
+    return rows.map((r) => ({
+      term: Number(r.term),
+      holder: r.task_id,
+      grantedAt: r.granted_at,
+      reason: r.reason,
+    }));
+  }
+
+  /**
+   * Runs a leader-only write in a transaction that first share-locks the
+   * group's token row and checks the term: a grant of a newer term cannot
+   * commit until this transaction ends, and a write of a stale term is
+   * refused (and counted in `stats.staleTerms`). A session idle inside the
+   * transaction for more than `idleTimeoutMs` (default 2000) is ended by
+   * PostgreSQL, so a paused process cannot hold the lock against a takeover.
+   */
+  async fenced<T>(
+    fence: { groupId: string; term: number },
+    work: (client: PoolClient) => Promise<T>,
+    options: { idleTimeoutMs?: number } = {},
+  ): Promise<FencedOutcome<T>> {
+    const client = await this.#pool.connect();
+    // If PostgreSQL ends the session (below), the client reports it here; the
+    // pending query rejects, and the broken connection is not returned to the pool.
+    let broken: Error | undefined;
+    const onError = (error: Error) => (broken = error);
+    client.on('error', onError);
+    try {
+      await client.query('begin');
+      // The share lock below blocks every grant of the next term until this
+      // transaction ends. A process paused mid-transaction (SIGSTOP, a stalled
+      // VM) must not freeze the group: PostgreSQL ends a session idle in the
+      // transaction for longer than this, releasing the lock.
+      const idle = Math.max(1, Math.round(options.idleTimeoutMs ?? 2000));
+      await client.query(`set local idle_in_transaction_session_timeout = ${idle}`);
+      const { rows } = await client.query<{ term: string }>(this.#sql.fence, [fence.groupId]);
+      const currentTerm = rows[0] ? Number(rows[0].term) : 0;
+      if (currentTerm !== fence.term) {
+        await client.query('rollback');
+        this.#stats.staleTerms++;
+        return { ok: false, reason: 'stale_term', currentTerm };
+      }
+      const value = await work(client);
+      await client.query('commit');
+      return { ok: true, value };
+    } catch (error) {
+      if (!broken) await client.query('rollback').catch(() => undefined);
+      throw error;
+    } finally {
+      client.off('error', onError);
+      client.release(broken ?? false);
+    }
+  }
+}

@@ -1,0 +1,19 @@
+/** The SQL of node heartbeats: Ballerina's `health_check` table, on PostgreSQL's clock. */
+export function nodeSql(s: string) {
+  const hc = `${s}.health_check`;
+  return {
+    beat: `
+      insert into ${hc} (task_id, group_id, last_heartbeat, info)
+      values ($1, $2, now() at time zone 'utc', $3::jsonb)
+      on conflict (task_id, group_id)
+      do update set last_heartbeat = excluded.last_heartbeat, info = excluded.info`,
+    members: `
+      select task_id, info, started_at,
+             (extract(epoch from (now() at time zone 'utc') - last_heartbeat) * 1000)::bigint as age_ms
+        from ${hc} where group_id = $1 order by task_id`,
+    leave: `delete from ${hc} where task_id = $1 and group_id = $2`,
+    prune: `
+      delete from ${hc}
+       where group_id = $1 and last_heartbeat < (now() at time zone 'utc') - $2 * interval '1 millisecond'`,
+  };
+}

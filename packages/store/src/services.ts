@@ -1,0 +1,100 @@
+import type { Pool } from 'pg';
+import type { LeadershipStore } from './leadership.js';
+
+/** One run of a coordinated service. */
+export interface ServiceRun {
+  readonly id: string;
+  readonly service: string;
+  readonly term: number;
+  readonly node: string;
+  readonly startedAt: Date;
+}
+
+export type RecordRunOutcome =
+  /** `run`: the run's id in the group's run log (unique, increasing). */
+  | { readonly ok: true; readonly run: number; readonly startedAt: Date }
+  | { readonly ok: false; readonly reason: 'stale_term' | 'max_count' };
+
+/** The runs of coordinated services (`service_runs`), written only by the bearer of the current term. */
+export class ServiceRunStore {
+  readonly #pool: Pool;
+  readonly #s: string;
+  readonly #leadership: LeadershipStore;
+
+  constructor(pool: Pool, quotedSchema: string, leadership: LeadershipStore) {
+    this.#pool = pool;
+    this.#s = quotedSchema;
+    this.#leadership = leadership;
+  }
+
+  /**
+   * Records the start of a run, in a transaction fenced by `term`: refused
+   * (and counted) when the term is no longer current, or when the service has
+   * already run `maxCount` times in the whole group.
+   */
+  async record(opts: {
+    groupId: string;
+    service: string;
+    term: number;
+    node: string;
+    maxCount?: number;
+  }): Promise<RecordRunOutcome> {
+    // One statement: the share lock on the token row holds the term for the
+    // insert (a grant of the next term waits for it), and the count is read
+    // only when the service has a maxCount.
+    const limited = opts.maxCount !== undefined && opts.maxCount >= 0;
+    const { rows } = await this.#pool.query<{
+      fenced: boolean;
+      started_at: Date | null;
+      id: string | null;
+    }>({
+      name: `baton.serviceRuns.record.${limited ? 'limited' : 'open'}`,
+      text: `
+        with fence as (
+          select term from ${this.#s}.token_holder where group_id = $1 and term = $3 for share
+        ), done as (
+          select ${
+            limited
+              ? `(select count(*)::int from ${this.#s}.service_runs where group_id = $1 and service = $2)`
+              : '0'
+          } as n
+        ), ins as (
+          insert into ${this.#s}.service_runs (group_id, service, term, node)
+          select $1, $2, $3, $4 from fence, done where $5::int < 0 or done.n < $5::int
+          returning id, started_at
+        )
+        select exists (select 1 from fence) as fenced, (select started_at from ins) as started_at,
+               (select id::text from ins) as id`,
+      values: [opts.groupId, opts.service, opts.term, opts.node, limited ? opts.maxCount : -1],
+    });
+    const row = rows[0]!;
+    if (!row.fenced) {
+      this.#leadership.countStaleTerm();
+      return { ok: false, reason: 'stale_term' };
+    }
+    if (row.started_at === null) return { ok: false, reason: 'max_count' };
+    return { ok: true, run: Number(row.id), startedAt: row.started_at };
+  }
+
+  /** The runs of a group (one service, or all), oldest first. */
+  async list(groupId: string, service?: string): Promise<ServiceRun[]> {
+    const { rows } = await this.#pool.query<{
+      id: string;
+      service: string;
+      term: string;
+      node: string;
+      started_at: Date;
+    }>(
+      `select id::text, service, term, node, started_at from ${this.#s}.service_runs
+        where group_id = $1 and ($2::text is null or service = $2) order by id`,
+      [groupId, service ?? null],
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      service: r.service,
+      term: Number(r.term),
+      node: r.node,
+      startedAt: r.started_at,
+    }));
+  }
+}

@@ -1,0 +1,245 @@
+/**
+ * The SQL of the task aggregate. Every transition is one guarded statement
+ * (`WHERE status = <expected> AND attempt = <n>`) that records itself in the
+ * same statement: happy-path times as columns of the task row, everything
+ * else (retries, rescues, releases, cancellations, dead letters, redrives,
+ * re-claims) as `task_history` rows.
+ */
+
+const TASK_COLUMNS = `id, type, queue, payload, status, priority, run_at, attempt, max_attempts,
+  idempotency_key, lease_owner, lease_expires_at, cancel_requested, last_error, result,
+  created_at, claimed_at, started_at, finished_at`;
+
+export function taskSql(s: string) {
+  const t = `${s}.tasks`;
+  const h = `${s}.task_history`;
+  return {
+    columns: TASK_COLUMNS,
+
+    enqueue: `
+      insert into ${t} (type, queue, payload, priority, run_at, max_attempts, idempotency_key)
+      select i.type, i.queue, i.payload, i.priority,
+             coalesce(i.run_at, now() + i.delay_ms * interval '1 millisecond'),
+             i.max_attempts, i.idempotency_key
+        from unnest($1::text[], $2::text[], $3::jsonb[], $4::int[], $5::timestamptz[],
+                    $6::int[], $7::int[], $8::text[])
+             with ordinality as i(type, queue, payload, priority, run_at, delay_ms,
+                                  max_attempts, idempotency_key, ord)
+       order by i.ord
+      on conflict (idempotency_key) where idempotency_key is not null do nothing
+      returning id, idempotency_key`,
+
+    byIdempotencyKeys: `select id, idempotency_key from ${t} where idempotency_key = any($1::text[])`,
+
+    // Highest priority first, then earliest due, then oldest. Only rows in the
+    // partial claim index are visited; SKIP LOCKED lets claimers pass each other.
+    // With $6 (start) the claim also starts the runs: pending -> claimed -> running
+    // in one statement, for a worker that starts every task it claims at once.
+    claim: `
+      with next as (
+        select id from ${t}
+         where status in ('pending', 'retry') and queue = $1 and run_at <= now()
+           and ($2::text[] is null or type = any($2::text[]))
+         order by priority desc, run_at, id
+         limit $3
+         for update skip locked
+      ), claimed as (
+        update ${t} t
+           set status = case when $6::boolean then 'running'::${s}.task_status
+                             else 'claimed'::${s}.task_status end,
+               attempt = t.attempt + 1, lease_owner = $4,
+               lease_expires_at = now() + $5 * interval '1 millisecond', claimed_at = now(),
+               started_at = case when $6::boolean then now() end
+         where t.id = any(array(select id from next))
+        returning t.*
+      ), reclaims as (
+        insert into ${h} (task_id, from_status, to_status, node, attempt)
+        select id, 'retry'::${s}.task_status, 'claimed'::${s}.task_status, lease_owner, attempt
+          from claimed where attempt > 1
+        union all
+        select id, 'claimed'::${s}.task_status, 'running'::${s}.task_status, lease_owner, attempt
+          from claimed
+         where attempt > 1 and $6::boolean
+      )
+      select ${TASK_COLUMNS} from claimed order by priority desc, run_at, id`,
+
+    markRunning: `
+      with upd as (
+        update ${t} t set status = 'running', started_at = now()
+          from unnest($1::bigint[], $2::int[]) as r(id, attempt)
+         where t.id = r.id and t.attempt = r.attempt and t.status = 'claimed'
+        returning t.id, t.attempt, t.lease_owner
+      ), hist as (
+        insert into ${h} (task_id, from_status, to_status, node, attempt)
+        select id, 'claimed', 'running', lease_owner, attempt from upd where attempt > 1
+      )
+      select id from upd`,
+
+    extendLease: `
+      update ${t} set lease_expires_at = now() + $3 * interval '1 millisecond'
+       where id = $1 and attempt = $2 and status in ('claimed', 'running')
+      returning cancel_requested, lease_expires_at`,
+
+    complete: `
+      update ${t} t
+         set status = 'completed', finished_at = now(), result = r.result, lease_expires_at = null
+        from unnest($1::bigint[], $2::int[], $3::jsonb[]) as r(id, attempt, result)
+       where t.id = r.id and t.attempt = r.attempt and t.status = 'running'
+      returning t.id`,
+
+    // $3 retryable, $4 retry delay in ms, $5 error json, $6 override: dead letter
+    fail: `
+      with old as (
+        select id, status from ${t}
+         where id = $1 and attempt = $2 and status in ('claimed', 'running')
+         for update
+      ), upd as (
+        update ${t} t
+           set status = case when not $3::boolean or t.attempt >= t.max_attempts
+                             then 'dead_letter'::${s}.task_status else 'retry'::${s}.task_status end,
+               run_at = case when not $3::boolean or t.attempt >= t.max_attempts
+                             then t.run_at else now() + $4 * interval '1 millisecond' end,
+               finished_at = case when not $3::boolean or t.attempt >= t.max_attempts
+                                  then now() else null end,
+               last_error = $5::jsonb, lease_expires_at = null
+          from old where t.id = old.id
+        returning t.id, t.status, t.run_at, t.attempt, t.lease_owner, old.status as from_status
+      ), hist as (
+        insert into ${h} (task_id, from_status, to_status, node, attempt, detail)
+        select id, from_status, status, lease_owner, attempt, $5::jsonb from upd
+      )
+      select status, run_at from upd`,
+
+    // A running task whose cancellation was requested, aborted by its worker.
+    finishCancelled: `
+      with old as (
+        select id, status from ${t}
+         where id = $1 and attempt = $2 and status in ('claimed', 'running')
+         for update
+      ), upd as (
+        update ${t} t set status = 'cancelled', finished_at = now(), lease_expires_at = null
+          from old where t.id = old.id
+        returning t.id, t.attempt, t.lease_owner, old.status as from_status
+      ), hist as (
+        insert into ${h} (task_id, from_status, to_status, node, attempt, detail)
+        select id, from_status, 'cancelled', lease_owner, attempt, $3::jsonb from upd
+      )
+      select id from upd`,
+
+    cancel: `
+      with old as (
+        select id, status, attempt from ${t} where id = $1 for update
+      ), upd as (
+        update ${t} t
+           set status = case when old.status in ('pending', 'retry')
+                             then 'cancelled'::${s}.task_status else t.status end,
+               cancel_requested = true,
+               finished_at = case when old.status in ('pending', 'retry') then now()
+                                  else t.finished_at end
+          from old
+         where t.id = old.id and old.status not in ('completed', 'dead_letter', 'cancelled')
+        returning t.id, t.status, t.attempt, old.status as from_status
+      ), hist as (
+        insert into ${h} (task_id, from_status, to_status, node, attempt, detail)
+        select id, from_status, 'cancelled', $2, attempt, $3::jsonb from upd
+         where status = 'cancelled'
+      )
+      select old.status as old_status, upd.status as new_status
+        from old left join upd on true`,
+
+    // Graceful shutdown: give unfinished tasks back without charging the attempt.
+    release: `
+      with old as (
+        select t.id, t.status from ${t} t
+          join unnest($1::bigint[], $2::int[]) as r(id, attempt)
+            on t.id = r.id and t.attempt = r.attempt
+         where t.status in ('claimed', 'running')
+         for update of t
+      ), upd as (
+        update ${t} t
+           set status = 'pending', attempt = t.attempt - 1, lease_owner = null,
+               lease_expires_at = null, claimed_at = null, started_at = null, run_at = now()
+          from old where t.id = old.id
+        returning t.id, t.attempt, old.status as from_status
+      ), hist as (
+        insert into ${h} (task_id, from_status, to_status, node, attempt, detail)
+        select id, from_status, 'pending', $3, attempt + 1, '{"reason":"released"}'::jsonb from upd
+      )
+      select id from upd`,
+
+    redrive: `
+      with old as (
+        select id, status from ${t} where id = $1 for update
+      ), upd as (
+        update ${t} t
+           set status = 'pending', run_at = now(), max_attempts = t.attempt + $2,
+               finished_at = null, lease_owner = null, lease_expires_at = null,
+               cancel_requested = false
+          from old where t.id = old.id and old.status = 'dead_letter'
+        returning t.id, t.attempt
+      ), hist as (
+        insert into ${h} (task_id, from_status, to_status, node, attempt, detail)
+        select id, 'dead_letter', 'pending', $3, attempt, jsonb_build_object('reason', 'redrive', 'attempts', $2::int)
+          from upd
+      )
+      select old.status as old_status, upd.id is not null as redriven from old left join upd on true`,
+
+    get: `select ${TASK_COLUMNS} from ${t} where id = $1`,
+
+    attemptOf: `select id, status, attempt from ${t} where id = any($1::bigint[])`,
+
+    list: `
+      select ${TASK_COLUMNS} from ${t}
+       where ($1::${s}.task_status[] is null or status = any($1::${s}.task_status[]))
+         and ($2::text is null or type = $2)
+         and ($3::text is null or queue = $3)
+         and ($4::bigint is null or id < $4)
+       order by id desc
+       limit $5`,
+
+    counts: `select status, count(*)::int as n from ${t} group by status`,
+
+    history: `
+      select task_id, from_status, to_status, at, node, attempt, detail
+        from ${h} where task_id = $1 order by id`,
+  };
+}
+
+/**
+ * Rescue of expired leases. With a fence, the statement first takes a share
+ * lock on the group's token row and matches the term: a concurrent grant
+ * waits for it, and a grant that committed first makes it change nothing.
+ */
+export function rescueSql(s: string, fenced: boolean): string {
+  const t = `${s}.tasks`;
+  const fence = fenced
+    ? `fence as (
+         select term from ${s}.token_holder where group_id = $3 and term = $4 for share
+       ),`
+    : '';
+  const fenceCond = fenced ? 'and exists (select 1 from fence)' : '';
+  return `
+    with ${fence} expired as (
+      select id, status from ${t}
+       where status in ('claimed', 'running') and lease_expires_at < now() ${fenceCond}
+       order by lease_expires_at
+       limit $1
+       for update skip locked
+    ), upd as (
+      update ${t} t
+         set status = case when t.attempt >= t.max_attempts
+                           then 'dead_letter'::${s}.task_status else 'retry'::${s}.task_status end,
+             run_at = now(),
+             finished_at = case when t.attempt >= t.max_attempts then now() else null end,
+             last_error = jsonb_build_object('message', 'lease expired', 'owner', t.lease_owner),
+             lease_expires_at = null
+        from expired e where t.id = e.id
+      returning t.id, t.status, t.attempt, t.lease_owner, e.status as from_status
+    ), hist as (
+      insert into ${s}.task_history (task_id, from_status, to_status, node, attempt, detail)
+      select id, from_status, status, $2, attempt,
+             jsonb_build_object('reason', 'lease_expired', 'owner', lease_owner)
+        from upd
+    )
+    select id, status from upd`;
+}

@@ -1,0 +1,185 @@
+import { describe, expect, it } from 'vitest';
+import { useStore, sleep } from './helpers.js';
+
+const ctx = useStore();
+
+describe('the warm-backup token', () => {
+  it('the first grant is term 1; the holder renews; others cannot take a live token', async () => {
+    const { leadership } = ctx.store;
+    expect(
+      await leadership.acquire({ groupId: 'g-a', nodeId: 'n1', observedTerm: 0, leaseMs: 5000 }),
+    ).toEqual({
+      ok: true,
+      term: 1,
+    });
+    expect(await leadership.renew({ groupId: 'g-a', nodeId: 'n1', term: 1, leaseMs: 5000 })).toBe(
+      true,
+    );
+    expect(await leadership.renew({ groupId: 'g-a', nodeId: 'n2', term: 1, leaseMs: 5000 })).toBe(
+      false,
+    );
+    const lost = await leadership.acquire({
+      groupId: 'g-a',
+      nodeId: 'n2',
+      observedTerm: 1,
+      leaseMs: 5000,
+    });
+    expect(lost).toMatchObject({ ok: false, current: { holder: 'n1', term: 1 } });
+    // A candidate that saw no token at all loses to the existing one as well.
+    expect(
+      await leadership.acquire({ groupId: 'g-a', nodeId: 'n3', observedTerm: 0, leaseMs: 5000 }),
+    ).toMatchObject({
+      ok: false,
+    });
+  });
+
+  it('three candidates racing for an expired token: exactly one wins the next term', async () => {
+    const { leadership } = ctx.store;
+    await leadership.acquire({ groupId: 'g-race', nodeId: 'dead', observedTerm: 0, leaseMs: 30 });
+    await sleep(60);
+    for (let round = 0; round < 10; round++) {
+      const current = (await leadership.current('g-race'))!;
+      const outcomes = await Promise.all(
+        ['c1', 'c2', 'c3'].map((nodeId) =>
+          leadership.acquire({
+            groupId: 'g-race',
+            nodeId,
+            observedTerm: current.term,
+            leaseMs: 20,
+          }),
+        ),
+      );
+      const winners = outcomes.filter((o) => o.ok);
+      expect(winners).toEqual([{ ok: true, term: current.term + 1 }]);
+      await sleep(40);
+    }
+    const grants = await leadership.grants('g-race');
+    expect(grants.map((g) => g.term)).toEqual(Array.from({ length: 11 }, (_, i) => i + 1));
+  });
+
+  it('a renewal after the lease ran out fails; a re-grant to the same node is a new term', async () => {
+    const { leadership } = ctx.store;
+    await leadership.acquire({ groupId: 'g-re', nodeId: 'n1', observedTerm: 0, leaseMs: 20 });
+    await sleep(50);
+    expect(await leadership.renew({ groupId: 'g-re', nodeId: 'n1', term: 1, leaseMs: 1000 })).toBe(
+      false,
+    );
+    expect(
+      await leadership.acquire({ groupId: 'g-re', nodeId: 'n1', observedTerm: 1, leaseMs: 1000 }),
+    ).toEqual({
+      ok: true,
+      term: 2,
+    });
+  });
+
+  it('a release hands the token over at once, without waiting for the lease', async () => {
+    const { leadership } = ctx.store;
+    await leadership.acquire({ groupId: 'g-rel', nodeId: 'n1', observedTerm: 0, leaseMs: 60_000 });
+    expect(await leadership.release({ groupId: 'g-rel', nodeId: 'n1', term: 1 })).toBe(true);
+    expect(await leadership.current('g-rel')).toMatchObject({ holder: null, term: 1 });
+    expect(
+      await leadership.acquire({
+        groupId: 'g-rel',
+        nodeId: 'n2',
+        observedTerm: 1,
+        leaseMs: 60_000,
+      }),
+    ).toEqual({
+      ok: true,
+      term: 2,
+    });
+    // the old holder can neither renew nor release the new term
+    expect(await leadership.renew({ groupId: 'g-rel', nodeId: 'n1', term: 1, leaseMs: 1000 })).toBe(
+      false,
+    );
+    expect(await leadership.release({ groupId: 'g-rel', nodeId: 'n1', term: 2 })).toBe(false);
+    expect((await leadership.grants('g-rel')).map((g) => [g.term, g.holder])).toEqual([
+      [1, 'n1'],
+      [2, 'n2'],
+    ]);
+  });
+
+  it('a leader-only write of a stale term is refused and counted', async () => {
+    const { leadership, pool, tasks } = ctx.store;
+    await pool.query('create table leader_writes (term bigint)');
+    await leadership.acquire({ groupId: 'g-f', nodeId: 'n1', observedTerm: 0, leaseMs: 10 });
+    await sleep(30);
+    await leadership.acquire({ groupId: 'g-f', nodeId: 'n2', observedTerm: 1, leaseMs: 60_000 });
+    const before = tasks.stats.staleTerms;
+    const stale = await leadership.fenced({ groupId: 'g-f', term: 1 }, (c) =>
+      c.query('insert into leader_writes values (1)'),
+    );
+    expect(stale).toEqual({ ok: false, reason: 'stale_term', currentTerm: 2 });
+    expect(tasks.stats.staleTerms).toBe(before + 1);
+    const fresh = await leadership.fenced({ groupId: 'g-f', term: 2 }, (c) =>
+      c.query('insert into leader_writes values (2)'),
+    );
+    expect(fresh.ok).toBe(true);
+    expect((await pool.query('select term from leader_writes')).rows).toEqual([{ term: '2' }]);
+  });
+
+  it('a grant of the next term waits until an in-flight fenced write of the current term has committed', async () => {
+    const { leadership } = ctx.store;
+    await leadership.acquire({ groupId: 'g-order', nodeId: 'n1', observedTerm: 0, leaseMs: 50 });
+    const order: string[] = [];
+    const write = leadership.fenced({ groupId: 'g-order', term: 1 }, async () => {
+      await sleep(300); // the lease runs out while the write is in flight
+      order.push('term-1 write committing');
+    });
+    await sleep(100);
+    const grant = leadership
+      .acquire({ groupId: 'g-order', nodeId: 'n2', observedTerm: 1, leaseMs: 60_000 })
+      .then((o) => {
+        order.push(`term-2 granted: ${o.ok}`);
+        return o;
+      });
+    expect((await write).ok).toBe(true);
+    expect(await grant).toEqual({ ok: true, term: 2 });
+    expect(order).toEqual(['term-1 write committing', 'term-2 granted: true']);
+  });
+});
+
+describe('heartbeats', () => {
+  it('records heartbeats on PostgreSQL time and lists members with their age', async () => {
+    const { nodes } = ctx.store;
+    await nodes.beat('n1', 'g-hb', { version: '1' });
+    await nodes.beat('n2', 'g-hb');
+    await sleep(120);
+    await nodes.beat('n2', 'g-hb');
+    const members = await nodes.members('g-hb');
+    expect(members.map((m) => m.nodeId)).toEqual(['n1', 'n2']);
+    expect(members[0]!.heartbeatAgeMs).toBeGreaterThanOrEqual(100);
+    expect(members[1]!.heartbeatAgeMs).toBeLessThan(members[0]!.heartbeatAgeMs);
+    expect(members[0]!.info).toEqual({ version: '1' });
+    expect(await nodes.prune('g-hb', 100)).toBe(1);
+    await nodes.leave('n2', 'g-hb');
+    expect(await nodes.members('g-hb')).toEqual([]);
+  });
+});
+
+describe('a fenced transaction left idle', () => {
+  it('is ended by PostgreSQL after idleTimeoutMs, so a paused bearer cannot block the next grant', async () => {
+    const { leadership } = ctx.store;
+    await leadership.acquire({ groupId: 'g-idle', nodeId: 'n1', observedTerm: 0, leaseMs: 50 });
+    // The "paused" bearer: it holds the share lock and goes idle inside the transaction.
+    const write = leadership.fenced(
+      { groupId: 'g-idle', term: 1 },
+      async (tx) => {
+        await sleep(1500);
+        await tx.query('select 1');
+      },
+      { idleTimeoutMs: 200 },
+    );
+    await sleep(100);
+    const t0 = Date.now();
+    const grant = await leadership.acquire({
+      groupId: 'g-idle',
+      nodeId: 'n2',
+      observedTerm: 1,
+      leaseMs: 60_000,
+    });
+    expect(grant).toEqual({ ok: true, term: 2 });
+    expect(Date.now() - t0).toBeLessThan(1200); // not held until the paused writer wakes up
+    await expect(write).rejects.toThrow();
+  });
+});

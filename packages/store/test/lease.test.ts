@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+import { useStore, sleep } from './helpers.js';
+
+const ctx = useStore();
+
+describe('leases', () => {
+  it('an expired lease is rescued; the old attempt is then refused and counted; the new attempt completes', async () => {
+    const { tasks } = ctx.store;
+    const { id } = await tasks.enqueue({ type: 't.lease', maxAttempts: 3 });
+    const [old] = await tasks.claim({
+      owner: 'dead-node',
+      types: ['t.lease'],
+      limit: 1,
+      leaseMs: 50,
+    });
+    await tasks.markRunning([old!]);
+    expect(await tasks.rescueExpired({ node: 'rescuer' })).toEqual([]);
+    await sleep(120);
+    expect(await tasks.rescueExpired({ node: 'rescuer' })).toEqual([{ id, status: 'retry' }]);
+
+    const [fresh] = await tasks.claim({
+      owner: 'live-node',
+      types: ['t.lease'],
+      limit: 1,
+      leaseMs: 60_000,
+    });
+    expect(fresh).toMatchObject({ id, attempt: 2, leaseOwner: 'live-node' });
+    await tasks.markRunning([fresh!]);
+
+    const staleBefore = tasks.stats.staleAttempts;
+    expect(await tasks.complete({ id, attempt: 1 })).toEqual({ ok: false, reason: 'stale' });
+    expect(await tasks.extendLease({ id, attempt: 1 }, 60_000)).toEqual({
+      ok: false,
+      reason: 'stale',
+    });
+    expect(tasks.stats.staleAttempts).toBe(staleBefore + 2);
+
+    expect(await tasks.complete({ id, attempt: 2 })).toEqual({ ok: true });
+    const history = await tasks.history(id);
+    expect(history.find((h) => h.to === 'retry')).toMatchObject({
+      from: 'running',
+      node: 'rescuer',
+      attempt: 1,
+      detail: { reason: 'lease_expired', owner: 'dead-node' },
+    });
+    expect(history.at(-1)).toMatchObject({ to: 'completed', attempt: 2, node: 'live-node' });
+  });
+
+  it('a rescued task whose attempts are spent is dead-lettered, not retried', async () => {
+    const { tasks } = ctx.store;
+    const { id } = await tasks.enqueue({ type: 't.lease.last', maxAttempts: 1 });
+    await tasks.claim({ owner: 'dead-node', types: ['t.lease.last'], limit: 1, leaseMs: 20 });
+    await sleep(60);
+    const rescued = await tasks.rescueExpired({ node: 'rescuer' });
+    expect(rescued).toContainEqual({ id, status: 'dead_letter' });
+    expect((await tasks.get(id))!.attempt).toBe(1);
+  });
+
+  it('extending a lease keeps the task from being rescued', async () => {
+    const { tasks } = ctx.store;
+    const { id } = await tasks.enqueue({ type: 't.lease.long' });
+    const [t] = await tasks.claim({
+      owner: 'slow',
+      types: ['t.lease.long'],
+      limit: 1,
+      leaseMs: 80,
+    });
+    await tasks.markRunning([t!]);
+    for (let i = 0; i < 4; i++) {
+      await sleep(40);
+      expect(await tasks.extendLease(t!, 80)).toMatchObject({ ok: true, cancelRequested: false });
+    }
+    expect(await tasks.rescueExpired({ node: 'rescuer' })).not.toContainEqual(
+      expect.objectContaining({ id }),
+    );
+    expect(await tasks.complete(t!)).toEqual({ ok: true });
+  });
+
+  it('a rescue fenced by a term that is not current changes nothing', async () => {
+    const { tasks, pool } = ctx.store;
+    const { id } = await tasks.enqueue({ type: 't.lease.fenced' });
+    await tasks.claim({ owner: 'dead', types: ['t.lease.fenced'], limit: 1, leaseMs: 10 });
+    await pool.query(
+      `insert into baton.token_holder (group_id, task_id, term) values ('g1', 'n1', 7)`,
+    );
+    await sleep(40);
+    expect(await tasks.rescueExpired({ node: 'n0', fence: { groupId: 'g1', term: 6 } })).toEqual(
+      [],
+    );
+    expect((await tasks.get(id))!.status).toBe('claimed');
+    const rescued = await tasks.rescueExpired({ node: 'n1', fence: { groupId: 'g1', term: 7 } });
+    expect(rescued).toContainEqual({ id, status: 'retry' });
+  });
+});

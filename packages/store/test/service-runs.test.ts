@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { sleep, useStore } from './helpers.js';
+
+const ctx = useStore();
+
+describe('the run log of coordinated services', () => {
+  it('records a run of the current term; refuses (and counts) a stale term; stops at maxCount across terms', async () => {
+    const { leadership, serviceRuns, tasks } = ctx.store;
+    await leadership.acquire({ groupId: 'g', nodeId: 'n1', observedTerm: 0, leaseMs: 20 });
+    const first = await serviceRuns.record({
+      groupId: 'g',
+      service: 's',
+      term: 1,
+      node: 'n1',
+      maxCount: 3,
+    });
+    expect(first).toMatchObject({ ok: true });
+    await sleep(40);
+    await leadership.acquire({ groupId: 'g', nodeId: 'n2', observedTerm: 1, leaseMs: 60_000 });
+    const staleBefore = tasks.stats.staleTerms;
+    expect(
+      await serviceRuns.record({ groupId: 'g', service: 's', term: 1, node: 'n1', maxCount: 3 }),
+    ).toEqual({
+      ok: false,
+      reason: 'stale_term',
+    });
+    expect(tasks.stats.staleTerms).toBe(staleBefore + 1);
+    const second = await serviceRuns.record({
+      groupId: 'g',
+      service: 's',
+      term: 2,
+      node: 'n2',
+      maxCount: 3,
+    });
+    const third = await serviceRuns.record({
+      groupId: 'g',
+      service: 's',
+      term: 2,
+      node: 'n2',
+      maxCount: 3,
+    });
+    expect(
+      second.ok && third.ok && first.ok && second.run > first.run && third.run > second.run,
+    ).toBe(true);
+    expect(
+      await serviceRuns.record({ groupId: 'g', service: 's', term: 2, node: 'n2', maxCount: 3 }),
+    ).toEqual({
+      ok: false,
+      reason: 'max_count',
+    });
+    // Unlimited services are not counted.
+    expect(
+      (await serviceRuns.record({ groupId: 'g', service: 'free', term: 2, node: 'n2' })).ok,
+    ).toBe(true);
+    const runs = await serviceRuns.list('g', 's');
+    expect(runs.map((r) => [r.term, r.node])).toEqual([
+      [1, 'n1'],
+      [2, 'n2'],
+      [2, 'n2'],
+    ]);
+  });
+});

@@ -1,0 +1,263 @@
+import { describe, expect, it } from 'vitest';
+import { IllegalTransitionError, TaskNotFoundError, type TaskStatus } from '../src/index.js';
+import { useStore } from './helpers.js';
+
+const ctx = useStore({ backoff: { baseMs: 10, maxMs: 20 } });
+const owner = 'node-a';
+
+async function claimOne(type: string) {
+  const [task] = await ctx.store.tasks.claim({ owner, types: [type], limit: 1, leaseMs: 30_000 });
+  if (!task) throw new Error(`no ${type} task to claim`);
+  return task;
+}
+
+async function statusOf(id: string): Promise<TaskStatus> {
+  return (await ctx.store.tasks.get(id))!.status;
+}
+
+describe('legal transitions', () => {
+  it('pending -> claimed -> running -> completed, with times on the row and the whole history readable', async () => {
+    const { tasks } = ctx.store;
+    const { id } = await tasks.enqueue({ type: 't.happy', payload: { n: 1 } });
+    expect(await statusOf(id)).toBe('pending');
+
+    const claimed = await claimOne('t.happy');
+    expect(claimed).toMatchObject({ id, status: 'claimed', attempt: 1, leaseOwner: owner });
+    expect(claimed.leaseExpiresAt!.getTime()).toBeGreaterThan(claimed.claimedAt!.getTime());
+
+    expect(await tasks.markRunning([{ id, attempt: 1 }])).toEqual([{ ok: true }]);
+    expect(await statusOf(id)).toBe('running');
+
+    expect(await tasks.complete({ id, attempt: 1 }, { result: { ok: 1 } })).toEqual({ ok: true });
+    const done = (await tasks.get(id))!;
+    expect(done).toMatchObject({ status: 'completed', result: { ok: 1 }, attempt: 1 });
+    expect(done.finishedAt).toBeInstanceOf(Date);
+
+    const history = await tasks.history(id);
+    expect(history.map((h) => [h.from, h.to, h.attempt])).toEqual([
+      [null, 'pending', 0],
+      ['pending', 'claimed', 1],
+      ['claimed', 'running', 1],
+      ['running', 'completed', 1],
+    ]);
+    expect(history[1]!.node).toBe(owner);
+  });
+
+  it('running -> retry -> claimed again -> dead_letter when attempts are spent, all recorded', async () => {
+    const { tasks } = ctx.store;
+    const { id } = await tasks.enqueue({ type: 't.retry', maxAttempts: 2 });
+    let t = await claimOne('t.retry');
+    await tasks.markRunning([{ id, attempt: t.attempt }]);
+    const first = await tasks.fail({ id, attempt: 1, error: { message: 'boom' }, retryInMs: 0 });
+    expect(first).toMatchObject({ ok: true, status: 'retry' });
+
+    t = await claimOne('t.retry');
+    expect(t.attempt).toBe(2);
+    await tasks.markRunning([{ id, attempt: 2 }]);
+    const second = await tasks.fail({ id, attempt: 2, error: { message: 'boom again' } });
+    expect(second).toMatchObject({ ok: true, status: 'dead_letter' });
+    expect((await tasks.get(id))!.lastError).toMatchObject({ message: 'boom again', attempt: 2 });
+
+    const history = await tasks.history(id);
+    expect(history.map((h) => `${h.from ?? ''}>${h.to}@${h.attempt}`)).toEqual([
+      '>pending@0',
+      'running>retry@1',
+      'retry>claimed@2',
+      'claimed>running@2',
+      'running>dead_letter@2',
+    ]);
+  });
+
+  it('claim-and-start makes both transitions in one statement, and records them on a re-claim', async () => {
+    const { tasks } = ctx.store;
+    const { id } = await tasks.enqueue({ type: 't.start', maxAttempts: 3 });
+    const [first] = await tasks.claim({
+      owner,
+      types: ['t.start'],
+      limit: 1,
+      leaseMs: 30_000,
+      start: true,
+    });
+    expect(first).toMatchObject({ id, status: 'running', attempt: 1 });
+    expect(first!.startedAt).toEqual(first!.claimedAt);
+    await tasks.fail({ id, attempt: 1, error: { message: 'again' }, retryInMs: 0 });
+    const [second] = await tasks.claim({
+      owner,
+      types: ['t.start'],
+      limit: 1,
+      leaseMs: 30_000,
+      start: true,
+    });
+    expect(second).toMatchObject({ id, status: 'running', attempt: 2 });
+    expect(await tasks.complete({ id, attempt: 2 })).toEqual({ ok: true });
+    expect((await tasks.history(id)).map((h) => `${h.from ?? ''}>${h.to}@${h.attempt}`)).toEqual([
+      '>pending@0',
+      'running>retry@1',
+      'retry>claimed@2',
+      'claimed>running@2',
+      'running>completed@2',
+    ]);
+  });
+
+  it('a non-retryable error dead-letters at once', async () => {
+    const { tasks } = ctx.store;
+    const { id } = await tasks.enqueue({ type: 't.fatal', maxAttempts: 5 });
+    await claimOne('t.fatal');
+    await tasks.markRunning([{ id, attempt: 1 }]);
+    expect(
+      await tasks.fail({ id, attempt: 1, error: { message: 'bad' }, retryable: false }),
+    ).toMatchObject({
+      ok: true,
+      status: 'dead_letter',
+    });
+  });
+
+  it('pending -> cancelled at once; running -> cancel requested, then cancelled by its worker', async () => {
+    const { tasks } = ctx.store;
+    const a = await tasks.enqueue({ type: 't.cancel' });
+    expect(await tasks.cancel(a.id, 'cli')).toEqual({ ok: true, status: 'cancelled' });
+    expect(await statusOf(a.id)).toBe('cancelled');
+
+    const b = await tasks.enqueue({ type: 't.cancel' });
+    await claimOne('t.cancel');
+    await tasks.markRunning([{ id: b.id, attempt: 1 }]);
+    expect(await tasks.cancel(b.id, 'cli')).toEqual({ ok: true, status: 'cancel_requested' });
+    const ext = await tasks.extendLease({ id: b.id, attempt: 1 }, 30_000);
+    expect(ext).toMatchObject({ ok: true, cancelRequested: true });
+    expect(await tasks.finishCancelled({ id: b.id, attempt: 1 })).toEqual({ ok: true });
+    expect(await statusOf(b.id)).toBe('cancelled');
+    expect((await tasks.history(b.id)).at(-1)).toMatchObject({ from: 'running', to: 'cancelled' });
+  });
+
+  it('dead_letter -> pending by an explicit redrive, which grants a new attempt and is recorded', async () => {
+    const { tasks } = ctx.store;
+    const { id } = await tasks.enqueue({ type: 't.redrive', maxAttempts: 1 });
+    await claimOne('t.redrive');
+    await tasks.markRunning([{ id, attempt: 1 }]);
+    await tasks.fail({ id, attempt: 1, error: { message: 'x' } });
+    expect(await statusOf(id)).toBe('dead_letter');
+    await tasks.redrive(id, { node: 'cli' });
+    expect(await tasks.get(id)).toMatchObject({ status: 'pending', maxAttempts: 2, attempt: 1 });
+    const t = await claimOne('t.redrive');
+    expect(t.attempt).toBe(2);
+    expect(
+      (await tasks.history(id)).some((h) => h.from === 'dead_letter' && h.to === 'pending'),
+    ).toBe(true);
+  });
+
+  it('graceful release gives a task back to pending without charging the attempt', async () => {
+    const { tasks } = ctx.store;
+    const { id } = await tasks.enqueue({ type: 't.release' });
+    await claimOne('t.release');
+    await tasks.markRunning([{ id, attempt: 1 }]);
+    expect(await tasks.release([{ id, attempt: 1 }], owner)).toBe(1);
+    expect(await tasks.get(id)).toMatchObject({ status: 'pending', attempt: 0, leaseOwner: null });
+    expect((await claimOne('t.release')).attempt).toBe(1);
+  });
+});
+
+describe('illegal transitions are refused', () => {
+  it('no terminal state is left: completing, failing or cancelling a completed task changes nothing', async () => {
+    const { tasks } = ctx.store;
+    const { id } = await tasks.enqueue({ type: 't.final' });
+    await claimOne('t.final');
+    await tasks.markRunning([{ id, attempt: 1 }]);
+    await tasks.complete({ id, attempt: 1 });
+    const staleBefore = tasks.stats.staleAttempts;
+    expect(await tasks.complete({ id, attempt: 1 })).toEqual({ ok: false, reason: 'stale' });
+    expect(await tasks.fail({ id, attempt: 1, error: { message: 'late' } })).toEqual({
+      ok: false,
+      reason: 'stale',
+    });
+    expect(tasks.stats.staleAttempts).toBe(staleBefore + 2);
+    expect(await tasks.cancel(id)).toEqual({
+      ok: false,
+      reason: 'already_final',
+      status: 'completed',
+    });
+    expect(await statusOf(id)).toBe('completed');
+    await expect(tasks.redrive(id)).rejects.toBeInstanceOf(IllegalTransitionError);
+    await expect(tasks.redrive(id)).rejects.toMatchObject({ code: 'ILLEGAL_TRANSITION' });
+  });
+
+  it('completing a task that was never claimed, or with an attempt that never existed, is an illegal transition', async () => {
+    const { tasks } = ctx.store;
+    const { id } = await tasks.enqueue({ type: 't.never' });
+    await expect(tasks.complete({ id, attempt: 1 })).rejects.toMatchObject({
+      code: 'ILLEGAL_TRANSITION',
+    });
+    await expect(tasks.complete({ id, attempt: 0 })).rejects.toMatchObject({
+      code: 'ILLEGAL_TRANSITION',
+    });
+    await claimOne('t.never');
+    await expect(tasks.complete({ id, attempt: 7 })).rejects.toMatchObject({
+      code: 'ILLEGAL_TRANSITION',
+    });
+    // claimed but not yet running: completion skips a state
+    await expect(tasks.complete({ id, attempt: 1 })).rejects.toMatchObject({
+      code: 'ILLEGAL_TRANSITION',
+    });
+    expect(await statusOf(id)).toBe('claimed');
+  });
+
+  it('a cancelled task cannot be claimed, completed or redriven', async () => {
+    const { tasks } = ctx.store;
+    const { id } = await tasks.enqueue({ type: 't.cancelled' });
+    await tasks.cancel(id);
+    expect(await tasks.claim({ owner, types: ['t.cancelled'], limit: 10, leaseMs: 1000 })).toEqual(
+      [],
+    );
+    await expect(tasks.redrive(id)).rejects.toMatchObject({ code: 'ILLEGAL_TRANSITION' });
+    expect(await statusOf(id)).toBe('cancelled');
+  });
+
+  it('unknown tasks are reported as not found', async () => {
+    await expect(ctx.store.tasks.cancel('999999999')).rejects.toBeInstanceOf(TaskNotFoundError);
+    expect(await ctx.store.tasks.get('999999999')).toBeNull();
+  });
+});
+
+describe('claim order and reading back', () => {
+  it('claims by priority, then due time, then age; skips tasks not yet due', async () => {
+    const { tasks } = ctx.store;
+    const low = await tasks.enqueue({ type: 't.order', priority: 0 });
+    const high = await tasks.enqueue({ type: 't.order', priority: 10 });
+    const later = await tasks.enqueue({ type: 't.order', priority: 100, delayMs: 60_000 });
+    const low2 = await tasks.enqueue({ type: 't.order', priority: 0 });
+    const claimed = await tasks.claim({ owner, types: ['t.order'], limit: 10, leaseMs: 1000 });
+    expect(claimed.map((t) => t.id)).toEqual([high.id, low.id, low2.id]);
+    expect(await statusOf(later.id)).toBe('pending');
+  });
+
+  it('claims only from the asked queue', async () => {
+    const { tasks } = ctx.store;
+    const a = await tasks.enqueue({ type: 't.queue', queue: 'emails' });
+    await tasks.enqueue({ type: 't.queue', queue: 'reports' });
+    const claimed = await tasks.claim({ owner, queue: 'emails', limit: 10, leaseMs: 1000 });
+    expect(claimed.map((t) => t.id)).toEqual([a.id]);
+  });
+
+  it('lists newest first with keyset pagination and counts by status', async () => {
+    const { tasks } = ctx.store;
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await tasks.enqueue({ type: 't.list', payload: i })).id);
+    const page1 = await tasks.list({ type: 't.list', limit: 2 });
+    const page2 = await tasks.list({ type: 't.list', limit: 2, cursor: page1.nextCursor! });
+    const page3 = await tasks.list({ type: 't.list', limit: 2, cursor: page2.nextCursor! });
+    expect([...page1.tasks, ...page2.tasks, ...page3.tasks].map((t) => t.id)).toEqual(
+      ids.reverse(),
+    );
+    expect(page3.nextCursor).toBeNull();
+    const counts = await tasks.counts();
+    expect(counts.pending).toBeGreaterThanOrEqual(5);
+    expect(Object.keys(counts).sort()).toEqual([
+      'cancelled',
+      'claimed',
+      'completed',
+      'dead_letter',
+      'pending',
+      'retry',
+      'running',
+    ]);
+  });
+});

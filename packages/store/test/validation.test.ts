@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import {
+  createStore,
+  InvalidArgumentError,
+  PayloadTooLargeError,
+  type EnqueueInput,
+} from '../src/index.js';
+import { useStore } from './helpers.js';
+
+const ctx = useStore({ maxPayloadBytes: 1024 });
+
+async function taskCount(): Promise<number> {
+  const { rows } = await ctx.store.pool.query<{ n: number }>(
+    'select count(*)::int as n from baton.tasks',
+  );
+  return rows[0]!.n;
+}
+
+const bad: [string, unknown, string, string][] = [
+  ['a type that is not a name', { type: 'has space' }, 'type', 'INVALID_ARGUMENT'],
+  ['an empty type', { type: '' }, 'type', 'INVALID_ARGUMENT'],
+  ['a type starting with a dot', { type: '.x' }, 'type', 'INVALID_ARGUMENT'],
+  ['a subject wildcard as type', { type: 'email.>' }, 'type', 'INVALID_ARGUMENT'],
+  ['a negative maxAttempts', { type: 'ok', maxAttempts: -1 }, 'maxAttempts', 'INVALID_ARGUMENT'],
+  ['a non-integer priority', { type: 'ok', priority: 1.5 }, 'priority', 'INVALID_ARGUMENT'],
+  ['a string priority', { type: 'ok', priority: '3' }, 'priority', 'INVALID_ARGUMENT'],
+  ['a negative delay', { type: 'ok', delayMs: -5 }, 'delayMs', 'INVALID_ARGUMENT'],
+  ['runAt not a date', { type: 'ok', runAt: 'tomorrow-ish' }, 'runAt', 'INVALID_ARGUMENT'],
+  [
+    'runAt and delayMs together',
+    { type: 'ok', runAt: new Date(), delayMs: 5 },
+    'runAt',
+    'INVALID_ARGUMENT',
+  ],
+  ['a queue with a dot', { type: 'ok', queue: 'a.b' }, 'queue', 'INVALID_ARGUMENT'],
+  ['an unknown option', { type: 'ok', retries: 3 }, 'retries', 'INVALID_ARGUMENT'],
+  [
+    'an empty idempotency key',
+    { type: 'ok', idempotencyKey: '' },
+    'idempotencyKey',
+    'INVALID_ARGUMENT',
+  ],
+  [
+    'an oversize payload',
+    { type: 'ok', payload: 'x'.repeat(2000) },
+    'payload',
+    'PAYLOAD_TOO_LARGE',
+  ],
+  ['a payload with NUL', { type: 'ok', payload: 'a\u0000b' }, 'payload', 'INVALID_ARGUMENT'],
+  [
+    'a payload that is not JSON',
+    { type: 'ok', payload: { n: 10n } },
+    'payload',
+    'INVALID_ARGUMENT',
+  ],
+];
+
+describe('bad input gets a typed error naming the field, and nothing is written', () => {
+  it.each(bad)('%s', async (_name, input, field, code) => {
+    const before = await taskCount();
+    const error = await ctx.store.tasks.enqueue(input as EnqueueInput).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code });
+    expect((error as InvalidArgumentError).fields.field).toBe(field);
+    expect((error as Error).message).toContain(field);
+    expect(await taskCount()).toBe(before);
+  });
+
+  it('one bad task in a batch rejects the whole batch, naming its index', async () => {
+    const before = await taskCount();
+    const error = await ctx.store.tasks
+      .enqueueMany([{ type: 'ok' }, { type: 'ok', maxAttempts: 0 }, { type: 'ok' }])
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect((error as InvalidArgumentError).field).toBe('tasks[1].maxAttempts');
+    expect(await taskCount()).toBe(before);
+  });
+
+  it('the size limit is configurable and reported in the error', async () => {
+    const error = await ctx.store.tasks
+      .enqueue({ type: 'ok', payload: 'y'.repeat(1100) })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PayloadTooLargeError);
+    expect((error as PayloadTooLargeError).fields).toMatchObject({ limit: 1024 });
+  });
+
+  it('bad store options fail at start with a message naming the option', () => {
+    expect(() => createStore({ pool: ctx.store.pool, schema: 'Bad-Schema' })).toThrow(/schema/);
+    expect(() => createStore({ pool: ctx.store.pool, maxPayloadBytes: 0 })).toThrow(
+      /maxPayloadBytes/,
+    );
+    expect(() => createStore({ pool: ctx.store.pool, backoff: { baseMs: 10, maxMs: 5 } })).toThrow(
+      /backoff.maxMs/,
+    );
+    expect(() => createStore({})).toThrow(/connection/);
+  });
+
+  it('bad ids and list filters are refused by name', async () => {
+    await expect(ctx.store.tasks.get('abc')).rejects.toMatchObject({ fields: { field: 'id' } });
+    await expect(ctx.store.tasks.list({ status: 'done' as never })).rejects.toMatchObject({
+      fields: { field: 'status' },
+    });
+    await expect(ctx.store.tasks.list({ limit: 0 })).rejects.toMatchObject({
+      fields: { field: 'limit' },
+    });
+  });
+});

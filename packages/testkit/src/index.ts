@@ -1,0 +1,13 @@
+export { useTestDatabase, type TestDatabase } from './database.js';
+export { describeNats, testNats } from './nats-suite.js';
+export { OwnedNatsServer, natsServerOnPath, resolveNats, type NatsServerInfo } from './nats.js';
+export {
+  resolvePostgres,
+  startEmbeddedPostgres,
+  ensureTemplate,
+  templateName,
+  withDatabase,
+  type PostgresServer,
+} from './postgres.js';
+export { freePort, dockerAvailable } from './ports.js';
+export { NodeProcess, type ProcessExit } from './processes.js';

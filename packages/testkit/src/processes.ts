@@ -1,0 +1,98 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+const tsxLoader = createRequire(import.meta.url).resolve('tsx');
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+const nodeMain = fileURLToPath(new URL('../../../services/node/src/main.ts', import.meta.url));
+
+export interface ProcessExit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+const live = new Set<NodeProcess>();
+
+/**
+ * A real Baton node process (`services/node`), configured by environment
+ * variables, that a test can kill, pause, resume and wait for.
+ */
+export class NodeProcess {
+  readonly #child: ChildProcess;
+  readonly exited: Promise<ProcessExit>;
+  readonly ready: Promise<{ nodeId: string; http: string | null }>;
+  /** Lines the process wrote (pino JSON on stdout, anything on stderr). */
+  readonly output: string[] = [];
+  #exit: ProcessExit | undefined;
+
+  private constructor(
+    readonly name: string,
+    env: Record<string, string>,
+  ) {
+    this.#child = spawn(process.execPath, ['--import', tsxLoader, nodeMain], {
+      cwd: repoRoot,
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    });
+    live.add(this);
+    const collect = (chunk: Buffer) => {
+      for (const line of chunk.toString('utf8').split('\n')) if (line) this.output.push(line);
+      if (this.output.length > 5000) this.output.splice(0, this.output.length - 5000);
+    };
+    this.#child.stdout!.on('data', collect);
+    this.#child.stderr!.on('data', collect);
+    this.exited = new Promise((resolve) => {
+      this.#child.once('exit', (code, signal) => {
+        this.#exit = { code, signal };
+        live.delete(this);
+        resolve(this.#exit);
+      });
+    });
+    this.ready = new Promise((resolve, reject) => {
+      this.#child.on('message', (m: { type?: string; nodeId?: string; http?: string | null }) => {
+        if (m.type === 'baton.ready') resolve({ nodeId: m.nodeId ?? name, http: m.http ?? null });
+      });
+      void this.exited.then((e) =>
+        reject(new Error(`${name} exited before it was ready (${JSON.stringify(e)}):\n${this.output.slice(-20).join('\n')}`)),
+      );
+    });
+    this.ready.catch(() => undefined);
+  }
+
+  /** Starts a node process and waits until it reports ready. */
+  static async start(name: string, env: Record<string, string>): Promise<NodeProcess> {
+    const p = new NodeProcess(name, env);
+    await p.ready;
+    return p;
+  }
+
+  get pid(): number {
+    return this.#child.pid!;
+  }
+
+  get running(): boolean {
+    return this.#exit === undefined;
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    if (this.running) this.#child.kill(signal);
+  }
+
+  async kill(): Promise<ProcessExit> {
+    this.signal('SIGKILL');
+    return this.exited;
+  }
+
+  pause(): void {
+    this.signal('SIGSTOP');
+  }
+
+  resume(): void {
+    this.signal('SIGCONT');
+  }
+
+  /** Stops every node process still running (for afterAll). */
+  static async killAll(): Promise<void> {
+    await Promise.all([...live].map((p) => (p.resume(), p.kill())));
+  }
+}
