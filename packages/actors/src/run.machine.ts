@@ -1,0 +1,439 @@
+/**
+ * One run: a handler executing one attempt of one task, spawned by the worker.
+ *
+ * It owns the run's AbortController, its timeout, its lease extensions
+ * (every lease/3) and the write that ends it (fail, finishCancelled, or a
+ * completion with transaction work), retried a few times on store errors.
+ * It ends by sending `RUN.SETTLED` to the worker; plain successes are
+ * completed by the worker in batches.
+ *
+ * A run may also adopt a handler the worker already started inline (see
+ * worker.lane.ts): it then awaits that promise with that AbortController,
+ * and its timers count the time already spent (`elapsedMs`).
+ */
+import { assign, fromPromise, sendParent, setup } from 'xstate';
+import {
+  RunAbortedError,
+  type AbortReason,
+  type AttemptRef,
+  type ClaimedTask,
+  type CompletionWork,
+  type FailOutcome,
+  type FailRequest,
+  type HandlerContext,
+  type Json,
+  type LeaseOutcome,
+  type Logger,
+  type StorePort,
+  type TaskHandler,
+  type WriteOutcome,
+} from './ports.js';
+import { NEVER_MS, messageOf } from './options.js';
+import { describeError, HandlerNotFoundError, isRetryable, RunTimeoutError } from './run.errors.js';
+
+/** How a run ended, as reported to the worker. */
+export type RunOutcome =
+  /** The handler returned; the worker completes it in a batch. */
+  | { readonly kind: 'succeeded'; readonly result: Json }
+  /** Completed on its own, with the handler's transaction work. */
+  | { readonly kind: 'completed' }
+  /** `store.fail` recorded it: `retry` or `dead_letter`. */
+  | {
+      readonly kind: 'failed';
+      readonly status: 'retry' | 'dead_letter';
+      readonly timedOut: boolean;
+    }
+  | { readonly kind: 'cancelled' }
+  /** A write was refused: the attempt is no longer ours. */
+  | { readonly kind: 'stale' }
+  /** Aborted by a drain; the worker releases it. */
+  | { readonly kind: 'abandoned' }
+  /** The final write failed after its retries; the lease will expire and the task be rescued. */
+  | { readonly kind: 'write_failed'; readonly error: string };
+
+/** The event a run sends to its worker when it ends. */
+export interface RunSettledEvent {
+  readonly type: 'RUN.SETTLED';
+  readonly ref: AttemptRef;
+  readonly taskType: string;
+  readonly outcome: RunOutcome;
+}
+
+/** A handler the worker started inline, handed over to a run actor. */
+export interface AdoptedRun {
+  readonly promise: Promise<Json>;
+  readonly controller: AbortController;
+  /** Transaction work the handler registered before the hand-over. */
+  readonly work: CompletionWork | undefined;
+  /** Time since the handler started, on the actor system's clock. */
+  readonly elapsedMs: number;
+}
+
+export interface RunInput {
+  readonly task: ClaimedTask;
+  /** A handler already started by the worker: awaited instead of calling the handler. */
+  readonly adopted?: AdoptedRun;
+  readonly handler: TaskHandler | undefined;
+  readonly store: StorePort;
+  readonly logger: Logger;
+  readonly leaseMs: number;
+  readonly timeoutMs: number | undefined;
+  readonly writeAttempts: number;
+  readonly writeRetryMs: number;
+}
+
+type Write =
+  | { readonly kind: 'fail'; readonly request: FailRequest; readonly timedOut: boolean }
+  | { readonly kind: 'cancel' }
+  | { readonly kind: 'complete'; readonly result: Json; readonly work: CompletionWork };
+
+interface RunContext extends RunInput {
+  readonly ref: AttemptRef;
+  readonly controller: AbortController;
+  /** Time already spent before this actor (an adopted run); reset at the first lease extension. */
+  elapsedMs: number;
+  work: CompletionWork | undefined;
+  write: Write | undefined;
+  writeTries: number;
+  outcome: RunOutcome | undefined;
+}
+
+export type RunEvent =
+  | { type: 'CANCEL' }
+  | { type: 'ABORT' }
+  | { type: 'LEASE.RESULT'; outcome: LeaseOutcome }
+  | { type: 'WORK'; work: CompletionWork };
+
+function failWrite(ctx: RunContext, error: unknown, timedOut: boolean): Write {
+  return {
+    kind: 'fail',
+    timedOut,
+    request: {
+      ...ctx.ref,
+      error: describeError(error),
+      retryable: timedOut || isRetryable(ctx.handler, error),
+    },
+  };
+}
+
+function abort(ctx: RunContext, reason: AbortReason): void {
+  if (!ctx.controller.signal.aborted) ctx.controller.abort(new RunAbortedError(reason, ctx.ref));
+}
+
+type WriteResult = WriteOutcome | FailOutcome;
+
+/**
+ * The context a handler receives. `send` delivers the run's own events
+ * (lease results, registered work) to whoever runs it: the run actor, or
+ * the worker's inline lane.
+ */
+export function handlerContext(
+  opts: {
+    readonly task: ClaimedTask;
+    readonly ref: AttemptRef;
+    readonly store: StorePort;
+    readonly leaseMs: number;
+    readonly logger: Logger;
+    readonly signal: AbortSignal;
+  },
+  send: (event: RunEvent) => void,
+): HandlerContext {
+  const { task, ref, store, leaseMs } = opts;
+  const fields = { taskId: ref.id, attempt: ref.attempt, type: task.type };
+  const log = opts.logger;
+  return {
+    taskId: ref.id,
+    type: task.type,
+    queue: task.queue,
+    payload: task.payload,
+    attempt: ref.attempt,
+    maxAttempts: task.maxAttempts,
+    token: ref,
+    signal: opts.signal,
+    logger: {
+      info: (m, f) => log.info(m, { ...fields, ...f }),
+      warn: (m, f) => log.warn(m, { ...fields, ...f }),
+      error: (m, f) => log.error(m, { ...fields, ...f }),
+    },
+    extendLease: async () => {
+      try {
+        send({ type: 'LEASE.RESULT', outcome: await store.extendLease(ref, leaseMs) });
+      } catch (error) {
+        log.warn('lease extension failed', { ...fields, error: messageOf(error) });
+      }
+    },
+    onComplete: (work) => send({ type: 'WORK', work }),
+  };
+}
+
+/** Calls a handler; a synchronous throw becomes a rejection. */
+export async function callHandler(
+  handler: TaskHandler | undefined,
+  context: HandlerContext,
+): Promise<Json> {
+  if (!handler) throw new HandlerNotFoundError(`no handler for task type ${context.type}`);
+  const result = await handler.run(context);
+  return result ?? null;
+}
+
+export const runMachine = setup({
+  types: {
+    input: {} as RunInput,
+    context: {} as RunContext,
+    events: {} as RunEvent,
+  },
+  actors: {
+    handler: fromPromise<
+      Json,
+      { handler: TaskHandler | undefined; context: HandlerContext } | { adopted: Promise<Json> }
+    >(({ input }) =>
+      'adopted' in input ? input.adopted : callHandler(input.handler, input.context),
+    ),
+    extendLease: fromPromise<LeaseOutcome, { store: StorePort; ref: AttemptRef; leaseMs: number }>(
+      ({ input }) => input.store.extendLease(input.ref, input.leaseMs),
+    ),
+    write: fromPromise<WriteResult, { store: StorePort; ref: AttemptRef; write: Write }>(
+      ({ input }) => {
+        const { store, ref, write } = input;
+        if (write.kind === 'fail') return store.fail(write.request);
+        if (write.kind === 'cancel') return store.finishCancelled(ref);
+        return store.complete(ref, { result: write.result, work: write.work });
+      },
+    ),
+  },
+  delays: {
+    timeout: ({ context }) =>
+      context.timeoutMs === undefined
+        ? NEVER_MS
+        : Math.max(1, context.timeoutMs - context.elapsedMs),
+    leaseRenewal: ({ context }) => Math.max(1, Math.floor(context.leaseMs / 3) - context.elapsedMs),
+    writeRetry: ({ context }) => context.writeRetryMs * context.writeTries,
+  },
+  guards: {
+    hasTimeout: ({ context }) => context.timeoutMs !== undefined,
+    leaseStale: (_, outcome: LeaseOutcome) => !outcome.ok,
+    cancelRequested: (_, outcome: LeaseOutcome) => outcome.ok && outcome.cancelRequested,
+    canRetryWrite: ({ context }) => context.writeTries < context.writeAttempts,
+    renewalDue: ({ context }) =>
+      context.elapsedMs > 0 && context.elapsedMs >= Math.floor(context.leaseMs / 3),
+  },
+  actions: {
+    abortSignal: ({ context }, reason: AbortReason) => abort(context, reason),
+    logError: ({ context }, params: { message: string; error: unknown }) =>
+      context.logger.error(params.message, {
+        taskId: context.ref.id,
+        attempt: context.ref.attempt,
+        error: messageOf(params.error),
+      }),
+    settle: sendParent(({ context }): RunSettledEvent => ({
+      type: 'RUN.SETTLED',
+      ref: context.ref,
+      taskType: context.task.type,
+      outcome: context.outcome ?? { kind: 'write_failed', error: 'no outcome' },
+    })),
+  },
+}).createMachine({
+  id: 'run',
+  context: ({ input }) => ({
+    ...input,
+    ref: { id: input.task.id, attempt: input.task.attempt },
+    controller: input.adopted?.controller ?? new AbortController(),
+    elapsedMs: input.adopted?.elapsedMs ?? 0,
+    work: input.adopted?.work,
+    write: undefined,
+    writeTries: 0,
+    outcome: undefined,
+  }),
+  initial: 'running',
+  states: {
+    running: {
+      invoke: {
+        src: 'handler',
+        input: ({ context, self }) =>
+          context.adopted
+            ? { adopted: context.adopted.promise }
+            : {
+                handler: context.handler,
+                context: handlerContext(
+                  { ...context, signal: context.controller.signal },
+                  (event) => self.send(event),
+                ),
+              },
+        onDone: [
+          {
+            guard: ({ context }) => context.work !== undefined,
+            target: 'writing',
+            actions: assign({
+              write: ({ context, event }) => ({
+                kind: 'complete',
+                result: event.output,
+                work: context.work!,
+              }),
+            }),
+          },
+          {
+            target: 'settled',
+            actions: assign({
+              outcome: ({ event }) => ({ kind: 'succeeded', result: event.output }),
+            }),
+          },
+        ],
+        onError: {
+          target: 'writing',
+          actions: assign({
+            write: ({ context, event }) => failWrite(context, event.error, false),
+          }),
+        },
+      },
+      after: {
+        timeout: {
+          guard: 'hasTimeout',
+          target: 'writing',
+          actions: [
+            { type: 'abortSignal', params: 'timeout' },
+            assign({
+              write: ({ context }) =>
+                failWrite(
+                  context,
+                  new RunTimeoutError(`timed out after ${context.timeoutMs} ms`),
+                  true,
+                ),
+            }),
+          ],
+        },
+      },
+      on: {
+        WORK: {
+          actions: assign({ work: ({ event }: { event: { work: CompletionWork } }) => event.work }),
+        },
+        CANCEL: '#run.cancelling',
+        ABORT: {
+          target: 'settled',
+          actions: [
+            { type: 'abortSignal', params: 'shutdown' },
+            assign({ outcome: { kind: 'abandoned' } }),
+          ],
+        },
+      },
+      initial: 'leased',
+      states: {
+        leased: {
+          // An adopted run may already be due for its renewal.
+          always: { guard: 'renewalDue', target: 'extending' },
+          after: { leaseRenewal: 'extending' },
+          on: {
+            'LEASE.RESULT': [
+              {
+                guard: { type: 'leaseStale', params: ({ event }) => event.outcome },
+                target: '#run.leaseLost',
+              },
+              {
+                guard: { type: 'cancelRequested', params: ({ event }) => event.outcome },
+                target: '#run.cancelling',
+              },
+              { target: 'leased', reenter: true },
+            ],
+          },
+        },
+        extending: {
+          entry: assign({ elapsedMs: 0 }),
+          invoke: {
+            src: 'extendLease',
+            input: ({ context }) => ({
+              store: context.store,
+              ref: context.ref,
+              leaseMs: context.leaseMs,
+            }),
+            onDone: [
+              {
+                guard: { type: 'leaseStale', params: ({ event }) => event.output },
+                target: '#run.leaseLost',
+              },
+              {
+                guard: { type: 'cancelRequested', params: ({ event }) => event.output },
+                target: '#run.cancelling',
+              },
+              { target: 'leased' },
+            ],
+            onError: {
+              target: 'leased',
+              actions: {
+                type: 'logError',
+                params: ({ event }) => ({ message: 'lease extension failed', error: event.error }),
+              },
+            },
+          },
+        },
+      },
+    },
+    cancelling: {
+      always: {
+        target: 'writing',
+        actions: [
+          { type: 'abortSignal', params: 'cancelled' },
+          assign({ write: { kind: 'cancel' } }),
+        ],
+      },
+    },
+    leaseLost: {
+      always: {
+        target: 'settled',
+        actions: [
+          { type: 'abortSignal', params: 'lease_lost' },
+          assign({ outcome: { kind: 'stale' } }),
+        ],
+      },
+    },
+    writing: {
+      entry: assign({ writeTries: ({ context }) => context.writeTries + 1 }),
+      invoke: {
+        src: 'write',
+        input: ({ context }) => ({ store: context.store, ref: context.ref, write: context.write! }),
+        onDone: {
+          target: 'settled',
+          actions: assign({
+            outcome: ({ context, event }) => outcomeOf(context.write!, event.output),
+          }),
+        },
+        onError: [
+          {
+            guard: 'canRetryWrite',
+            target: 'writeBackoff',
+            actions: {
+              type: 'logError',
+              params: ({ event }) => ({
+                message: 'store write failed; retrying',
+                error: event.error,
+              }),
+            },
+          },
+          {
+            target: 'settled',
+            actions: [
+              {
+                type: 'logError',
+                params: ({ event }) => ({
+                  message: 'store write failed; giving up',
+                  error: event.error,
+                }),
+              },
+              assign({
+                outcome: ({ event }) => ({ kind: 'write_failed', error: messageOf(event.error) }),
+              }),
+            ],
+          },
+        ],
+      },
+    },
+    writeBackoff: { after: { writeRetry: 'writing' } },
+    settled: { type: 'final', entry: 'settle' },
+  },
+});
+
+function outcomeOf(write: Write, result: WriteResult): RunOutcome {
+  if (!result.ok) return { kind: 'stale' };
+  if (write.kind === 'cancel') return { kind: 'cancelled' };
+  if (write.kind === 'complete') return { kind: 'completed' };
+  const status = 'status' in result ? result.status : 'retry';
+  return { kind: 'failed', status, timedOut: write.timedOut };
+}

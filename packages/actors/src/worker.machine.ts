@@ -1,0 +1,524 @@
+/**
+ * The worker: claims tasks in batches, runs them as `run` child actors under
+ * a node-wide and per-type concurrency limit, completes successes in
+ * batches, and drains on request. See docs/actors.md.
+ */
+import {
+  and,
+  assign,
+  enqueueActions,
+  fromPromise,
+  raise,
+  setup,
+  type ErrorActorEvent,
+} from 'xstate';
+import { claimRound, planClaims, type ClaimRoundInput, type ClaimRoundOutput } from './claim.js';
+import { exponentialMs, messageOf, NEVER_MS } from './options.js';
+import { notifyReady } from './parent.js';
+import {
+  silentLogger,
+  type AttemptRef,
+  type BatchOutcome,
+  type ClaimedTask,
+  type CompletionRef,
+  type StorePort,
+} from './ports.js';
+import { runMachine, type RunInput } from './run.machine.js';
+import { Lane, type LaneRun } from './worker.lane.js';
+import {
+  compileWorkerConfig,
+  countCompletions,
+  countSettled,
+  type WorkerInput,
+  type WorkerStats,
+  type RunEntry,
+  type WorkerContext,
+  type WorkerEvent,
+} from './worker.types.js';
+
+function isErrorEvent(event: WorkerEvent): event is ErrorActorEvent {
+  return event.type.startsWith('xstate.error.actor.');
+}
+
+const runKey = (ref: AttemptRef) => `run:${ref.id}:${ref.attempt}`;
+
+const inFlight = (ctx: WorkerContext) => Object.keys(ctx.runs).length;
+
+function runInput(context: WorkerContext, task: ClaimedTask): RunInput {
+  const handler = context.handlers.lookup(task.type);
+  return {
+    task,
+    handler,
+    store: context.store,
+    logger: context.logger,
+    leaseMs: context.config.leaseMs,
+    timeoutMs: handler?.timeoutMs ?? context.config.defaultTimeoutMs,
+    writeAttempts: context.config.writeAttempts,
+    writeRetryMs: context.config.writeRetryMs,
+  };
+}
+
+/** When a batch's inline runs still running get their actors: half of min(lease/3, timeouts). */
+function checkDelayMs(context: WorkerContext, runs: readonly LaneRun[]): number {
+  let ms = Math.floor(context.config.leaseMs / 3);
+  for (const run of runs) if (run.timeoutMs !== undefined) ms = Math.min(ms, run.timeoutMs);
+  return Math.max(1, Math.floor(ms / 2));
+}
+
+type RunSpawner = (
+  src: 'run',
+  options: { id: string; input: RunInput },
+) => NonNullable<LaneRun['actor']>;
+
+/**
+ * An assigner that gives inline runs their run actors (see worker.lane.ts);
+ * the run records keep the actor, so the context itself is unchanged.
+ */
+function adopt(runs: readonly LaneRun[]) {
+  return ({ context, spawn }: { context: WorkerContext; spawn: RunSpawner }) => {
+    const now = context.config.now();
+    for (const run of runs) {
+      const elapsedMs = Math.max(0, now - run.startedAt);
+      if (run.actor || !context.runs[run.key]) continue;
+      run.actor = spawn('run', {
+        id: run.key,
+        input: {
+          ...runInput(context, run.task),
+          adopted: { promise: run.promise, controller: run.controller, work: run.work, elapsedMs },
+        },
+      });
+    }
+    return {};
+  };
+}
+
+/** Inline runs among `keys` that have no actor yet. */
+function inlineRuns(context: WorkerContext, keys?: readonly string[]): LaneRun[] {
+  const entries: (RunEntry | undefined)[] = keys
+    ? keys.map((k) => context.runs[k])
+    : Object.values(context.runs);
+  const out: LaneRun[] = [];
+  for (const entry of entries) if (entry?.lane && !entry.lane.actor) out.push(entry.lane);
+  return out;
+}
+const freeSlots = (ctx: WorkerContext) => ctx.config.concurrency - inFlight(ctx);
+
+export const workerMachine = setup({
+  types: {
+    input: {} as WorkerInput,
+    context: {} as WorkerContext,
+    events: {} as WorkerEvent,
+    output: {} as WorkerStats,
+  },
+  actors: {
+    run: runMachine,
+    claimRound: fromPromise<ClaimRoundOutput, ClaimRoundInput>(({ input }) => claimRound(input)),
+    completeMany: fromPromise<
+      readonly BatchOutcome[],
+      { store: StorePort; refs: readonly CompletionRef[] }
+    >(({ input }) => input.store.completeMany(input.refs)),
+    release: fromPromise<number, { store: StorePort; refs: readonly AttemptRef[]; nodeId: string }>(
+      ({ input }) => input.store.release(input.refs, input.nodeId),
+    ),
+  },
+  delays: {
+    pollInterval: ({ context }) => context.config.pollIntervalMs,
+    claimRetry: ({ context }) =>
+      exponentialMs(
+        context.claimErrors,
+        context.config.claimRetryMs,
+        context.config.pollIntervalMs,
+      ),
+    completionFlush: ({ context }) => context.config.completionFlushMs,
+    flushRetry: ({ context }) => context.config.claimRetryMs,
+    drainGrace: ({ context }) => Math.min(context.drainGraceMs, NEVER_MS),
+    closeTimeout: ({ context }) => context.config.closeTimeoutMs,
+  },
+  guards: {
+    hasCapacity: ({ context }) => freeSlots(context) > 0,
+    shouldClaim: ({ context }) =>
+      (context.wakePending && freeSlots(context) > 0) ||
+      (context.backlog &&
+        freeSlots(context) >= Math.min(context.config.refillThreshold, context.config.concurrency)),
+    forOurQueue: ({ context, event }) =>
+      event.type !== 'WAKE' || event.queue === undefined || event.queue === context.config.queue,
+    drainRequested: ({ context }) => context.drainRequested,
+    noRuns: ({ context }) => inFlight(context) === 0,
+    hasQueuedCompletions: ({ context }) => context.queuedCompletions.length > 0,
+    completionBatchFull: ({ context }) =>
+      context.queuedCompletions.length >= context.config.completionBatchSize,
+    completionsWritten: ({ context }) =>
+      context.queuedCompletions.length === 0 && context.flushingCompletions.length === 0,
+    nothingToRelease: ({ context }) => context.toRelease.length === 0,
+  },
+  actions: {
+    startRuns: enqueueActions(({ context, enqueue, self }, tasks: readonly ClaimedTask[]) => {
+      const runs = { ...context.runs };
+      if (context.config.inlineRuns) {
+        const batch = context.lane.nextBatch();
+        const startedAt = context.config.now();
+        const started: LaneRun[] = [];
+        for (const task of tasks) {
+          const input = runInput(context, task);
+          const key = runKey(task);
+          const lane = context.lane.start(self, { ...input, key, batch, startedAt });
+          started.push(lane);
+          runs[key] = { id: task.id, attempt: task.attempt, type: task.type, actorId: key, lane };
+        }
+        enqueue.assign({ runs });
+        if (started.length > 0) {
+          enqueue.raise({ type: 'LANE.CHECK', batch }, { delay: checkDelayMs(context, started) });
+        }
+        return;
+      }
+      for (const task of tasks) {
+        const actorId = runKey(task);
+        runs[actorId] = { id: task.id, attempt: task.attempt, type: task.type, actorId };
+        enqueue.spawnChild('run', { id: actorId, input: runInput(context, task) });
+      }
+      enqueue.assign({ runs });
+    }),
+    settleInline: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'LANE.SETTLED') return;
+      let runs: Record<string, RunEntry> | undefined;
+      const completions: CompletionRef[] = [];
+      const handOver: LaneRun[] = [];
+      for (const run of event.runs) {
+        if (run.actor || context.runs[run.key]?.lane !== run) continue;
+        if (run.settled?.ok && run.work === undefined) {
+          runs ??= { ...context.runs };
+          delete runs[run.key];
+          completions.push({
+            id: run.task.id,
+            attempt: run.task.attempt,
+            result: run.settled.result,
+          });
+        } else {
+          // Failed, or completes with its work: the run actor writes it.
+          handOver.push(run);
+        }
+      }
+      if (runs) {
+        enqueue.assign({ runs, queuedCompletions: [...context.queuedCompletions, ...completions] });
+      }
+      if (handOver.length > 0) enqueue.assign(adopt(handOver));
+    }),
+    settleRun: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'RUN.SETTLED') return;
+      const key = runKey(event.ref);
+      const { [key]: _settled, ...runs } = context.runs;
+      const { outcome } = event;
+      enqueue.assign({
+        runs,
+        stats: countSettled(context.stats, outcome),
+        ...(outcome.kind === 'succeeded' && {
+          queuedCompletions: [
+            ...context.queuedCompletions,
+            { ...event.ref, result: outcome.result },
+          ],
+        }),
+        ...(outcome.kind === 'abandoned' && { toRelease: [...context.toRelease, event.ref] }),
+      });
+      enqueue.stopChild(key);
+    }),
+    forgetCrashedRun: enqueueActions(({ context, event, enqueue }) => {
+      if (!isErrorEvent(event)) return;
+      const key = event.actorId;
+      if (!context.runs[key]) return;
+      context.logger.error('run crashed; its lease will expire', {
+        run: key,
+        error: messageOf(event.error),
+      });
+      const { [key]: _crashed, ...runs } = context.runs;
+      enqueue.assign({
+        runs,
+        stats: { ...context.stats, writeErrors: context.stats.writeErrors + 1 },
+      });
+      enqueue.stopChild(key);
+    }),
+    cancelRun: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'CANCEL') return;
+      const targets = Object.values(context.runs).filter((run) => run.id === event.taskId);
+      const inline = inlineRuns(
+        context,
+        targets.map((run) => run.actorId),
+      );
+      if (inline.length > 0) enqueue.assign(adopt(inline));
+      for (const run of targets) enqueue.sendTo(run.actorId, { type: 'CANCEL' });
+    }),
+    abortRuns: enqueueActions(({ context, enqueue }) => {
+      const inline = inlineRuns(context);
+      if (inline.length > 0) enqueue.assign(adopt(inline));
+      for (const run of Object.values(context.runs)) enqueue.sendTo(run.actorId, { type: 'ABORT' });
+    }),
+    logError: ({ context }, params: { message: string; error: unknown }) =>
+      context.logger.error(params.message, {
+        node: context.config.nodeId,
+        error: messageOf(params.error),
+      }),
+  },
+}).createMachine({
+  id: 'worker',
+  context: ({ input }) => {
+    const config = compileWorkerConfig(input);
+    return {
+      config,
+      store: input.store,
+      handlers: input.handlers,
+      logger: input.logger ?? silentLogger,
+      lane: new Lane(),
+      runs: {},
+      wakePending: false,
+      backlog: false,
+      claimErrors: 0,
+      drainRequested: false,
+      drainGraceMs: config.drainGraceMs,
+      queuedCompletions: [],
+      flushingCompletions: [],
+      toRelease: [],
+      stats: {
+        claimed: 0,
+        completed: 0,
+        failed: 0,
+        deadLettered: 0,
+        timedOut: 0,
+        cancelled: 0,
+        stale: 0,
+        released: 0,
+        claimErrors: 0,
+        writeErrors: 0,
+      },
+    };
+  },
+  entry: notifyReady('worker'),
+  type: 'parallel',
+  on: {
+    'RUN.SETTLED': { actions: 'settleRun' },
+    'LANE.SETTLED': { actions: 'settleInline' },
+    'LANE.ADOPT': {
+      actions: enqueueActions(({ context, event, enqueue }) => {
+        const runs = inlineRuns(context, [event.key]);
+        if (runs.length === 0) return;
+        enqueue.assign(adopt(runs));
+        for (const run of runs) {
+          for (const early of run.early.splice(0)) enqueue.sendTo(run.key, early);
+        }
+      }),
+    },
+    'LANE.CHECK': {
+      actions: enqueueActions(({ context, event, enqueue }) => {
+        const runs = inlineRuns(context).filter(
+          (run) => run.batch === event.batch && run.settled === undefined,
+        );
+        if (runs.length > 0) enqueue.assign(adopt(runs));
+      }),
+    },
+    'xstate.error.actor.*': { actions: 'forgetCrashedRun' },
+    CANCEL: { actions: 'cancelRun' },
+  },
+  output: ({ context }) => context.stats,
+  states: {
+    intake: {
+      initial: 'accepting',
+      states: {
+        accepting: {
+          on: {
+            WAKE: { guard: 'forOurQueue', actions: assign({ wakePending: true }) },
+            DRAIN: {
+              actions: assign({
+                drainRequested: true,
+                drainGraceMs: ({ context, event }) => event.graceMs ?? context.config.drainGraceMs,
+              }),
+            },
+          },
+          initial: 'claiming',
+          states: {
+            idle: {
+              always: [
+                { guard: 'drainRequested', target: '#worker.intake.draining' },
+                { guard: 'shouldClaim', target: 'claiming' },
+              ],
+              after: {
+                pollInterval: [
+                  { guard: 'hasCapacity', target: 'claiming' },
+                  { target: 'idle', reenter: true },
+                ],
+              },
+            },
+            claiming: {
+              entry: assign({ wakePending: false }),
+              invoke: {
+                src: 'claimRound',
+                input: ({ context }) => ({
+                  store: context.store,
+                  config: context.config,
+                  plan: planClaims(context.config, context.handlers, Object.values(context.runs)),
+                }),
+                onDone: {
+                  target: 'idle',
+                  actions: [
+                    { type: 'startRuns', params: ({ event }) => event.output.tasks },
+                    assign(({ context, event }) => ({
+                      claimErrors: 0,
+                      backlog: event.output.full,
+                      stats: {
+                        ...context.stats,
+                        claimed:
+                          context.stats.claimed + event.output.tasks.length + event.output.stale,
+                        stale: context.stats.stale + event.output.stale,
+                      },
+                    })),
+                  ],
+                },
+                onError: {
+                  target: 'backoff',
+                  actions: [
+                    {
+                      type: 'logError',
+                      params: ({ event }) => ({ message: 'claim failed', error: event.error }),
+                    },
+                    assign(({ context }) => ({
+                      claimErrors: context.claimErrors + 1,
+                      stats: { ...context.stats, claimErrors: context.stats.claimErrors + 1 },
+                    })),
+                  ],
+                },
+              },
+            },
+            backoff: {
+              always: { guard: 'drainRequested', target: '#worker.intake.draining' },
+              after: { claimRetry: 'claiming' },
+            },
+          },
+        },
+        draining: {
+          initial: 'waiting',
+          states: {
+            waiting: {
+              always: [
+                { guard: and(['noRuns', 'nothingToRelease']), target: 'finishing' },
+                { guard: 'noRuns', target: 'releasing' },
+              ],
+              after: { drainGrace: 'aborting' },
+            },
+            aborting: {
+              entry: 'abortRuns',
+              always: [
+                { guard: and(['noRuns', 'nothingToRelease']), target: 'finishing' },
+                { guard: 'noRuns', target: 'releasing' },
+              ],
+            },
+            releasing: {
+              invoke: {
+                src: 'release',
+                input: ({ context }) => ({
+                  store: context.store,
+                  refs: context.toRelease,
+                  nodeId: context.config.nodeId,
+                }),
+                onDone: {
+                  target: 'finishing',
+                  actions: assign(({ context, event }) => ({
+                    toRelease: [],
+                    stats: { ...context.stats, released: context.stats.released + event.output },
+                  })),
+                },
+                onError: {
+                  target: 'finishing',
+                  actions: {
+                    type: 'logError',
+                    params: ({ event }) => ({
+                      message: 'release failed; the leases will expire',
+                      error: event.error,
+                    }),
+                  },
+                },
+              },
+            },
+            finishing: {
+              always: { guard: 'completionsWritten', target: '#worker.intake.stopped' },
+              after: {
+                closeTimeout: {
+                  target: '#worker.intake.stopped',
+                  actions: {
+                    type: 'logError',
+                    params: {
+                      message: 'completions left unwritten at shutdown',
+                      error: 'close timeout',
+                    },
+                  },
+                },
+              },
+            },
+          },
+        },
+        stopped: { type: 'final', entry: raise({ type: 'COMPLETIONS.CLOSE' }) },
+      },
+    },
+    completions: {
+      initial: 'idle',
+      on: { 'COMPLETIONS.CLOSE': '.closed' },
+      states: {
+        idle: { always: { guard: 'hasQueuedCompletions', target: 'collecting' } },
+        collecting: {
+          always: { guard: 'completionBatchFull', target: 'flushing' },
+          after: { completionFlush: 'flushing' },
+        },
+        flushing: {
+          entry: assign(({ context }) =>
+            context.flushingCompletions.length > 0
+              ? {}
+              : {
+                  flushingCompletions: context.queuedCompletions.slice(
+                    0,
+                    context.config.completionBatchSize,
+                  ),
+                  queuedCompletions: context.queuedCompletions.slice(
+                    context.config.completionBatchSize,
+                  ),
+                },
+          ),
+          invoke: {
+            src: 'completeMany',
+            input: ({ context }) => ({ store: context.store, refs: context.flushingCompletions }),
+            onDone: {
+              target: 'idle',
+              actions: assign(({ context, event }) => ({
+                flushingCompletions: [],
+                stats: countCompletions(context.stats, event.output),
+              })),
+            },
+            onError: {
+              target: 'retrying',
+              actions: [
+                {
+                  type: 'logError',
+                  params: ({ event }) => ({
+                    message: 'completeMany failed; retrying',
+                    error: event.error,
+                  }),
+                },
+                assign(({ context }) => ({
+                  stats: { ...context.stats, writeErrors: context.stats.writeErrors + 1 },
+                })),
+              ],
+            },
+          },
+        },
+        retrying: { after: { flushRetry: 'flushing' } },
+        closed: { type: 'final' },
+      },
+    },
+  },
+});
+
+/** A status summary of a worker snapshot's context. */
+export function summarizeWorker(context: WorkerContext) {
+  return {
+    inFlight: inFlight(context),
+    concurrency: context.config.concurrency,
+    queue: context.config.queue,
+    pendingCompletions: context.queuedCompletions.length + context.flushingCompletions.length,
+    ...context.stats,
+  };
+}

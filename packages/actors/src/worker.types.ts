@@ -1,0 +1,189 @@
+/** The worker's types: its input (compiled once), context, events and counters. */
+import { intOption, optionalInt } from './options.js';
+import type { ErrorActorEvent } from 'xstate';
+import type {
+  AttemptRef,
+  BatchOutcome,
+  CompletionRef,
+  HandlerRegistry,
+  Logger,
+  StorePort,
+} from './ports.js';
+import type { RunOutcome, RunSettledEvent } from './run.machine.js';
+import type { Lane, LaneEvent, LaneRun } from './worker.lane.js';
+
+/** Input of the worker. Durations are milliseconds. */
+export interface WorkerInput {
+  readonly nodeId: string;
+  readonly store: StorePort;
+  readonly handlers: HandlerRegistry;
+  readonly logger?: Logger;
+  /** @default 'default' */
+  readonly queue?: string;
+  /** Most runs at once on this node. @default 10 */
+  readonly concurrency?: number;
+  /** Most tasks per claim. @default concurrency */
+  readonly claimBatchSize?: number;
+  /** With a backlog (the last claim was full), claim again once this many slots are free. @default max(1, concurrency / 4) */
+  readonly refillThreshold?: number;
+  /** @default 30000 */
+  readonly leaseMs?: number;
+  /** Fallback poll when no wake-up arrives. @default 2000 */
+  readonly pollIntervalMs?: number;
+  /** First delay after a failed claim; doubles up to `pollIntervalMs`. @default 100 */
+  readonly claimRetryMs?: number;
+  /** How long completions are collected before one `completeMany`. @default 5 */
+  readonly completionFlushMs?: number;
+  /** A batch of this many completions is written at once. @default 500 */
+  readonly completionBatchSize?: number;
+  /** Timeout of handlers that set none. @default none */
+  readonly defaultTimeoutMs?: number;
+  /** Grace of a DRAIN that names none. @default 30000 */
+  readonly drainGraceMs?: number;
+  /** After the grace, how long a drain waits for the last completions to be written. @default 5000 */
+  readonly closeTimeoutMs?: number;
+  /**
+   * Start handlers inline and give a run its own actor only when it needs one
+   * (see worker.lane.ts); `false` spawns a run actor per task. @default true
+   */
+  readonly inlineRuns?: boolean;
+  /**
+   * The clock inline runs' ages are measured with, in milliseconds (pass a
+   * simulated clock's `now` with a simulated clock). @default performance.now
+   */
+  readonly now?: () => number;
+  /** Tries of a run's final write (fail, cancel). @default 3 */
+  readonly writeAttempts?: number;
+  /** Delay between those tries, times the try number. @default 200 */
+  readonly writeRetryMs?: number;
+}
+
+/** The compiled worker options. */
+export type WorkerConfig = Readonly<
+  Required<Omit<WorkerInput, 'store' | 'handlers' | 'logger' | 'defaultTimeoutMs'>> & {
+    defaultTimeoutMs: number | undefined;
+  }
+>;
+
+/** Validates the input and fills in the defaults; throws `ActorConfigError` naming the bad option. */
+export function compileWorkerConfig(input: WorkerInput): WorkerConfig {
+  const concurrency = intOption('concurrency', input.concurrency, 10);
+  const pollIntervalMs = intOption('pollIntervalMs', input.pollIntervalMs, 2000);
+  return Object.freeze({
+    nodeId: input.nodeId,
+    queue: input.queue ?? 'default',
+    concurrency,
+    claimBatchSize: intOption('claimBatchSize', input.claimBatchSize, concurrency),
+    refillThreshold: intOption(
+      'refillThreshold',
+      input.refillThreshold,
+      Math.max(1, Math.floor(concurrency / 4)),
+    ),
+    leaseMs: intOption('leaseMs', input.leaseMs, 30_000, 3),
+    pollIntervalMs,
+    claimRetryMs: intOption('claimRetryMs', input.claimRetryMs, Math.min(100, pollIntervalMs)),
+    completionFlushMs: intOption('completionFlushMs', input.completionFlushMs, 5, 0),
+    completionBatchSize: intOption('completionBatchSize', input.completionBatchSize, 500),
+    defaultTimeoutMs: optionalInt('defaultTimeoutMs', input.defaultTimeoutMs),
+    drainGraceMs: intOption('drainGraceMs', input.drainGraceMs, 30_000, 0),
+    closeTimeoutMs: intOption('closeTimeoutMs', input.closeTimeoutMs, 5000, 0),
+    inlineRuns: input.inlineRuns ?? true,
+    now: input.now ?? (() => performance.now()),
+    writeAttempts: intOption('writeAttempts', input.writeAttempts, 3),
+    writeRetryMs: intOption('writeRetryMs', input.writeRetryMs, 200, 0),
+  });
+}
+
+/** Counters of the worker, for the status subject and metrics. */
+export interface WorkerStats {
+  claimed: number;
+  completed: number;
+  failed: number;
+  deadLettered: number;
+  timedOut: number;
+  cancelled: number;
+  /** Writes refused because the attempt was no longer ours (fencing at work). */
+  stale: number;
+  released: number;
+  claimErrors: number;
+  writeErrors: number;
+}
+
+/** A run in flight. */
+export interface RunEntry extends AttemptRef {
+  readonly type: string;
+  /** The run's child actor id (the actor exists once the run is not inline). */
+  readonly actorId: string;
+  /** Started inline by the worker (see worker.lane.ts). */
+  readonly lane?: LaneRun;
+}
+
+export interface WorkerContext {
+  readonly config: WorkerConfig;
+  readonly store: StorePort;
+  readonly handlers: HandlerRegistry;
+  readonly logger: Logger;
+  /** The records of inline runs. */
+  readonly lane: Lane;
+  runs: Record<string, RunEntry>;
+  /** A wake-up arrived that no claim has answered yet. */
+  wakePending: boolean;
+  /** The last claim filled its limit: more work is likely waiting. */
+  backlog: boolean;
+  claimErrors: number;
+  drainRequested: boolean;
+  drainGraceMs: number;
+  queuedCompletions: CompletionRef[];
+  flushingCompletions: CompletionRef[];
+  toRelease: AttemptRef[];
+  stats: WorkerStats;
+}
+
+export type WorkerEvent =
+  /** A dispatch hint: work may be due on `queue` (any queue when absent). */
+  | { type: 'WAKE'; queue?: string }
+  /** Abort this task's run here, if any (a cancellation hint). */
+  | { type: 'CANCEL'; taskId: string }
+  /** Stop claiming; let runs finish within `graceMs`, then abort and release the rest. */
+  | { type: 'DRAIN'; graceMs?: number }
+  | { type: 'COMPLETIONS.CLOSE' }
+  | RunSettledEvent
+  | LaneEvent
+  | ErrorActorEvent;
+
+/** Counts the outcome of a `completeMany`. */
+export function countCompletions(
+  stats: WorkerStats,
+  outcomes: readonly BatchOutcome[],
+): WorkerStats {
+  const ok = outcomes.filter((o) => o.ok).length;
+  return { ...stats, completed: stats.completed + ok, stale: stats.stale + outcomes.length - ok };
+}
+
+/** Counts a settled run (successes are counted when their batch is written). */
+export function countSettled(stats: WorkerStats, outcome: RunOutcome): WorkerStats {
+  const s = { ...stats };
+  switch (outcome.kind) {
+    case 'completed':
+      s.completed++;
+      break;
+    case 'failed':
+      s.failed++;
+      if (outcome.status === 'dead_letter') s.deadLettered++;
+      if (outcome.timedOut) s.timedOut++;
+      break;
+    case 'cancelled':
+      s.cancelled++;
+      break;
+    case 'stale':
+      s.stale++;
+      break;
+    case 'write_failed':
+      s.writeErrors++;
+      break;
+    case 'succeeded':
+    case 'abandoned':
+      break;
+  }
+  return s;
+}

@@ -1,0 +1,255 @@
+/**
+ * The election with a slow database, at the production defaults
+ * (heartbeatFrequency 0.1 s, livenessCheckInterval 0.5 s: a step-down
+ * margin of 50 ms, so a bearer's deadline is 450 ms after the send of its
+ * last successful renew). A slow but successful round trip must never end
+ * a tenure; only the deadline, a refused renew, or a pause may.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  compileElection,
+  MAX_RENEWS_IN_FLIGHT,
+  renewedDeadline,
+  summarizeWatchdog,
+} from '../src/index.js';
+import { electionGroup, type TestNode } from './election.harness.js';
+import type { FakeTokenTable } from './fakes.js';
+
+const DEFAULTS = { leaseMs: 500, heartbeatMs: 100 };
+const DEADLINE_AFTER_SEND = 450;
+
+const calls = (table: FakeTokenTable, node: string, method: string) =>
+  table.log.filter((e) => e.node === node && e.method === method);
+
+/** A group at the defaults whose n1 is bearer, renewing at once, for `settleMs`. */
+async function bearerGroup(settleMs = 300) {
+  const g = electionGroup(DEFAULTS, 10);
+  const n1 = g.add('n1');
+  await g.until(() => n1.role() === 'bearer');
+  await g.tick(settleMs);
+  return { g, n1 };
+}
+
+/** Ticks until `node` sends its next renew; returns that renew's log entry (at = send time). */
+async function nextRenew(g: ReturnType<typeof electionGroup>, node: TestNode) {
+  const before = calls(g.table, node.id, 'renew').length;
+  await g.until(() => calls(g.table, node.id, 'renew').length > before, 1000, 10);
+  return calls(g.table, node.id, 'renew').at(-1)!;
+}
+
+describe('election with a slow database', () => {
+  it('a renew answered after 250 ms keeps the bearer and extends its deadline from its own send time', async () => {
+    const { g, n1 } = await bearerGroup();
+    const lastPrompt = calls(g.table, 'n1', 'renew').at(-1)!;
+    expect(n1.context().election.deadline).toBe(lastPrompt.at + DEADLINE_AFTER_SEND);
+    n1.port.replyDelay = (m) => (m === 'renew' ? 250 : 0);
+    const slow = await nextRenew(g, n1);
+    expect(slow.at).toBe(lastPrompt.at + 100); // fixed cadence
+    await g.tick(240);
+    // Not answered yet: still in flight (never abandoned), and more were sent on cadence.
+    expect(n1.context().election.renews.map((r) => r.sentAt)).toEqual([
+      slow.at,
+      slow.at + 100,
+      slow.at + 200,
+    ]);
+    await g.tick(20); // the answer arrives at +250
+    expect(n1.role()).toBe('bearer');
+    expect(n1.context().election.deadline).toBe(slow.at + DEADLINE_AFTER_SEND);
+    expect(n1.context().election.lateRenews).toBe(1);
+    // Every renew takes 250 ms from now on: the tenure goes on.
+    await g.tick(5000);
+    expect(n1.role()).toBe('bearer');
+    expect(n1.notices.map((n) => n.notice)).toEqual([{ type: 'ELECTION.BEARER', term: 1 }]);
+    expect(n1.context().election).toMatchObject({ stepDowns: 0, renewFailures: 0 });
+    expect(n1.context().election.lateRenews).toBeGreaterThan(40);
+  });
+
+  it('one late success is enough: with the next renews hanging, the step-down comes 450 ms after ITS send', async () => {
+    const { g, n1 } = await bearerGroup();
+    n1.port.replyDelay = (m) => (m === 'renew' ? 250 : 0);
+    const slow = await nextRenew(g, n1);
+    n1.port.hang.add('renew'); // every later renew never answers
+    await g.until(() => n1.role() !== 'bearer', 2000, 10);
+    const stepDown = n1.notices.at(-1)!;
+    expect(stepDown.notice).toEqual({
+      type: 'ELECTION.STANDBY',
+      term: 1,
+      reason: 'lease_deadline',
+    });
+    expect(stepDown.at - slow.at).toBeGreaterThanOrEqual(DEADLINE_AFTER_SEND);
+    expect(stepDown.at - slow.at).toBeLessThan(DEADLINE_AFTER_SEND + 10);
+    // Before PostgreSQL's lease (slow.at + 500) ran out.
+    expect(stepDown.token).toMatchObject({ holder: 'n1', term: 1 });
+    expect(stepDown.token!.remainingMs).toBeGreaterThanOrEqual(40);
+  });
+
+  it('renews that all take 150 ms keep the tenure indefinitely; slow standby reads are not abandoned', async () => {
+    const g = electionGroup(DEFAULTS, 10);
+    const n1 = g.add('n1');
+    await g.until(() => n1.role() === 'bearer');
+    const n2 = g.add('n2');
+    await g.tick(300);
+    n1.port.replyDelay = () => 150;
+    n2.port.replyDelay = () => 150;
+    const readsBefore = calls(g.table, 'n2', 'current').length;
+    await g.tick(30_000);
+    expect(n1.role()).toBe('bearer');
+    expect(n1.notices).toHaveLength(1);
+    expect(g.table.grants).toHaveLength(1);
+    expect(summarizeWatchdog(n1.context())).toMatchObject({
+      stepDowns: 0,
+      renewFailures: 0,
+      renewsHeldBack: 0,
+    });
+    expect(n1.context().election.lateRenews).toBeGreaterThan(250);
+    // The bearer kept a deadline well ahead of it all along (checked at the end).
+    const { deadline } = n1.context().election;
+    expect(deadline! - n1.sim.now()).toBeGreaterThan(DEADLINE_AFTER_SEND - 300);
+    // The standby never competed, and its reads all completed: one as soon as the last answered.
+    expect(n2.context().election).toMatchObject({
+      role: 'standby',
+      holder: 'n1',
+      acquisitions: 0,
+      lostRaces: 0,
+      readFailures: 0,
+    });
+    const reads = calls(g.table, 'n2', 'current').length - readsBefore;
+    expect(reads).toBeGreaterThanOrEqual(30_000 / 170);
+    expect(reads).toBeLessThanOrEqual(30_000 / 150 + 1);
+    expect(g.table.now - n2.context().election.readAt!).toBeLessThanOrEqual(170);
+  });
+
+  it('renews that hang forever still step down at the deadline, with at most 3 in flight', async () => {
+    const { g, n1 } = await bearerGroup();
+    const lastPrompt = calls(g.table, 'n1', 'renew').at(-1)!;
+    n1.port.hang.add('renew');
+    await g.until(() => n1.role() !== 'bearer', 2000, 10);
+    const stepDown = n1.notices.at(-1)!;
+    expect(stepDown.notice).toEqual({
+      type: 'ELECTION.STANDBY',
+      term: 1,
+      reason: 'lease_deadline',
+    });
+    expect(stepDown.at - lastPrompt.at).toBeGreaterThanOrEqual(DEADLINE_AFTER_SEND);
+    expect(stepDown.at - lastPrompt.at).toBeLessThan(DEADLINE_AFTER_SEND + 10);
+    expect(stepDown.token!.remainingMs).toBeGreaterThanOrEqual(40);
+    // Renews at +100, +200, +300 went out; at +400 the limit held the next one back.
+    expect(n1.context().election).toMatchObject({
+      renewFailures: MAX_RENEWS_IN_FLIGHT,
+      renewsHeldBack: 1,
+      renews: [],
+      deadline: null,
+    });
+  });
+
+  it('a late success arriving after the deadline does not revive the tenure; the node competes again normally', async () => {
+    const { g, n1 } = await bearerGroup();
+    const lastPrompt = calls(g.table, 'n1', 'renew').at(-1)!;
+    // Executed by PostgreSQL when sent (so they succeed), answered 600 ms later.
+    n1.port.replyDelay = (m) => (m === 'renew' ? 600 : 0);
+    await g.until(() => n1.role() !== 'bearer', 2000, 10);
+    const stepDownAt = g.table.now;
+    expect(stepDownAt - lastPrompt.at).toBeLessThan(DEADLINE_AFTER_SEND + 10);
+    expect(n1.notices.at(-1)!.notice).toMatchObject({ term: 1, reason: 'lease_deadline' });
+    n1.port.replyDelay = () => 0;
+    // The three late `true` answers arrive at +700, +800, +900.
+    await g.tick(lastPrompt.at + 1000 - g.table.now);
+    expect(
+      calls(g.table, 'n1', 'renew').filter((e) => e.term === 1 && e.at > lastPrompt.at),
+    ).toMatchObject([{ ok: true }, { ok: true }, { ok: true }]);
+    // None was taken into account: the node found its own stale lease, gave
+    // it back, and won term 2 like any standby.
+    expect(n1.notices.map((n) => n.notice)).toEqual([
+      { type: 'ELECTION.BEARER', term: 1 },
+      { type: 'ELECTION.STANDBY', term: 1, reason: 'lease_deadline' },
+      { type: 'ELECTION.BEARER', term: 2 },
+    ]);
+    expect(calls(g.table, 'n1', 'release')).toMatchObject([{ term: 1, ok: true }]);
+    expect(n1.context().election).toMatchObject({ role: 'bearer', term: 2, lateRenews: 0 });
+    expect(n1.context().election.deadline).toBe(
+      calls(g.table, 'n1', 'renew').at(-1)!.at + DEADLINE_AFTER_SEND,
+    );
+  });
+
+  it('a renew answered false still steps down at once, even with others in flight', async () => {
+    const { g, n1 } = await bearerGroup();
+    n1.port.replyDelay = (m) => (m === 'renew' ? 250 : 0);
+    await nextRenew(g, n1);
+    await nextRenew(g, n1);
+    // Taken over meanwhile (as after a takeover n1 did not notice): the answers are false.
+    g.table.row = { holder: 'n9', term: 2, expiresAt: g.table.now + 10_000 };
+    const stolenAt = g.table.now;
+    const third = await nextRenew(g, n1);
+    expect(third.ok).toBe(false);
+    await g.until(() => n1.role() !== 'bearer', 1000, 10);
+    expect(n1.notices.at(-1)!.notice).toEqual({
+      type: 'ELECTION.STANDBY',
+      term: 1,
+      reason: 'term_lost',
+    });
+    // The two earlier (successful) renews answered first and kept it; the false one ended it.
+    expect(g.table.now - stolenAt).toBeLessThanOrEqual(100 + 250 + 10);
+  });
+
+  it('a release announcement makes a standby acquire at once, without a read or jitter', async () => {
+    const g = electionGroup({ ...DEFAULTS, jitterMs: 1000 }, 5);
+    const n1 = g.add('n1');
+    await g.until(() => n1.role() === 'bearer');
+    const n2 = g.add('n2', { random: 0.99 }); // a read-found free token would wait 990 ms
+    await g.tick(300);
+    const mark = g.table.log.length;
+    n1.send({ type: 'RESIGN' });
+    const took = await g.until(() => n2.role() === 'bearer', 1000, 5);
+    expect(took).toBeLessThanOrEqual(10);
+    const released = g.table.log.slice(mark).find((e) => e.method === 'release')!;
+    expect(g.table.grants[1]).toMatchObject({ term: 2, holder: 'n2', reason: 'released' });
+    expect(g.table.grants[1]!.at - released.at).toBeLessThanOrEqual(5);
+    // Straight to the compare-and-set: no read of the token in between.
+    const n2Calls = g.table.log.slice(mark).filter((e) => e.node === 'n2' && e.at >= released.at);
+    expect(n2Calls[0]).toMatchObject({ method: 'acquire', term: 1 });
+  });
+
+  it('an acquire answered past the deadline it would have is given back, not acted on', async () => {
+    const g = electionGroup(DEFAULTS, 10);
+    const n1 = g.add('n1');
+    let slow = true;
+    n1.port.replyDelay = (m) => (m === 'acquire' && slow ? 470 : 0);
+    await g.until(() => calls(g.table, 'n1', 'acquire').length === 1, 1000, 10);
+    slow = false;
+    await g.until(() => n1.role() === 'bearer', 2000, 10);
+    // Term 1 was granted 470 ms before its answer: released unused; term 2 is borne.
+    expect(g.table.grants.map((x) => [x.term, x.holder])).toEqual([
+      [1, 'n1'],
+      [2, 'n1'],
+    ]);
+    expect(calls(g.table, 'n1', 'release')).toMatchObject([{ term: 1, ok: true }]);
+    expect(n1.notices.map((n) => n.notice)).toEqual([{ type: 'ELECTION.BEARER', term: 2 }]);
+  });
+});
+
+describe('step-down margin', () => {
+  it('defaults to max(20, lease / 10), never above lease / 5', () => {
+    const margin = (leaseMs: number, heartbeatMs: number) =>
+      compileElection({}, { leaseMs, heartbeatMs }).stepDownMarginMs;
+    expect(margin(500, 100)).toBe(50);
+    expect(margin(5000, 1000)).toBe(500);
+    expect(margin(150, 50)).toBe(20);
+    expect(margin(60, 20)).toBe(12);
+  });
+
+  it('measures a renewed deadline from the oldest renew still in flight sent before it', () => {
+    const config = compileElection({}, DEFAULTS);
+    const renews = [
+      { seq: 1, sentAt: 1000 },
+      { seq: 2, sentAt: 1100 },
+      { seq: 3, sentAt: 1200 },
+    ];
+    // Answered in order: its own send time.
+    expect(renewedDeadline(config, renews, 1)).toBe(1000 + 450);
+    // Renew 2 answered before renew 1: renew 1 may still commit later and set
+    // the lease back to its own start, so the deadline counts from renew 1.
+    expect(renewedDeadline(config, renews, 2)).toBe(1000 + 450);
+    expect(renewedDeadline(config, renews.slice(1), 3)).toBe(1100 + 450);
+    expect(renewedDeadline(config, renews, 9)).toBeNull();
+  });
+});

@@ -1,0 +1,371 @@
+import { describe, expect, it } from 'vitest';
+import { createActor, SimulatedClock } from 'xstate';
+import {
+  RunAbortedError,
+  workerMachine,
+  type TaskHandler,
+  type WorkerInput,
+} from '../src/index.js';
+import { FakeStore, flush, GatedHandler, registry } from './fakes.js';
+
+function startWorker(
+  store: FakeStore,
+  handlers: Record<string, TaskHandler>,
+  options: Partial<WorkerInput> = {},
+) {
+  const clock = new SimulatedClock();
+  const actor = createActor(workerMachine, {
+    clock,
+    input: {
+      nodeId: 'n1',
+      store,
+      handlers: registry(handlers),
+      pollIntervalMs: 1000,
+      completionFlushMs: 10,
+      now: () => clock.now(),
+      ...options,
+    },
+  });
+  actor.start();
+  const advance = async (ms: number) => {
+    await flush();
+    clock.increment(ms);
+    await flush();
+  };
+  return { actor, clock, advance, stats: () => actor.getSnapshot().context.stats };
+}
+
+const quick: TaskHandler = { run: async (ctx) => ({ done: ctx.taskId }) };
+
+describe('worker: claiming', () => {
+  it('claims on the fallback poll after the poll interval, without any wake-up', async () => {
+    const store = new FakeStore();
+    const { advance } = startWorker(store, { t: quick });
+    await flush();
+    expect(store.calls.claim).toHaveLength(1); // the claim at start found nothing
+    const [id] = store.add(1);
+    await advance(999);
+    expect(store.calls.claim).toHaveLength(1);
+    await advance(1);
+    expect(store.calls.claim).toHaveLength(2);
+    await advance(10);
+    expect(store.status(id!)).toBe('completed');
+  });
+
+  it('claims at once on WAKE, and ignores a wake-up for another queue', async () => {
+    const store = new FakeStore();
+    const { actor } = startWorker(store, { t: quick });
+    await flush();
+    store.add(1);
+    actor.send({ type: 'WAKE', queue: 'other' });
+    await flush();
+    expect(store.calls.claim).toHaveLength(1);
+    actor.send({ type: 'WAKE', queue: 'default' });
+    await flush();
+    expect(store.calls.claim).toHaveLength(2);
+    expect(store.calls.claim[1]).toMatchObject({
+      owner: 'n1',
+      queue: 'default',
+      types: ['t'],
+      limit: 10,
+    });
+  });
+
+  it('never has more runs in flight than its concurrency, and claims only up to free capacity', async () => {
+    const store = new FakeStore();
+    const ids = store.add(10);
+    const gated = new GatedHandler();
+    const { actor, advance } = startWorker(store, { t: gated }, { concurrency: 3 });
+    await flush();
+    expect(gated.started).toHaveLength(3);
+    expect(store.calls.claim[0]!.limit).toBe(3);
+    for (const id of ids) {
+      gated.succeed(id);
+      await advance(10);
+      actor.send({ type: 'WAKE' });
+      await flush();
+    }
+    await advance(10);
+    expect(gated.maxRunning).toBe(3);
+    expect(gated.started).toHaveLength(10);
+    expect(ids.map((id) => store.status(id))).toEqual(ids.map(() => 'completed'));
+    expect(Math.max(...store.calls.claim.map((c) => c.limit))).toBeLessThanOrEqual(3);
+  });
+
+  it('keeps each type within its own limit', async () => {
+    const store = new FakeStore();
+    const slow = new GatedHandler({ concurrency: 1 });
+    const other = new GatedHandler();
+    store.add(3, 'slow');
+    store.add(3, 'other');
+    startWorker(store, { slow, other }, { concurrency: 4 });
+    await flush();
+    expect(slow.started).toHaveLength(1);
+    expect(other.started).toHaveLength(3);
+    expect(store.calls.claim.slice(0, 2)).toMatchObject([
+      { types: ['slow'], limit: 1 },
+      { types: ['other'], limit: 3 },
+    ]);
+  });
+
+  it('backs off after a failed claim and claims again', async () => {
+    const store = new FakeStore();
+    store.failNext.set('claim', new Error('connection refused'));
+    const { actor, advance } = startWorker(store, { t: quick }, { claimRetryMs: 100 });
+    await flush();
+    expect(actor.getSnapshot().matches({ intake: { accepting: 'backoff' } })).toBe(true);
+    expect(actor.getSnapshot().context.stats.claimErrors).toBe(1);
+    store.add(1);
+    await advance(100);
+    expect(store.calls.claim).toHaveLength(2);
+    expect(actor.getSnapshot().context.stats.claimed).toBe(1);
+  });
+});
+
+describe('worker: finishing runs', () => {
+  it('completes runs in one completeMany after the flush delay', async () => {
+    const store = new FakeStore();
+    const ids = store.add(5);
+    const { advance, stats } = startWorker(store, { t: quick });
+    await flush();
+    expect(store.calls.markRunning.map((batch) => batch.map((r) => [r.id, r.attempt]))).toEqual([
+      ids.map((id) => [id, 1]),
+    ]);
+    expect(store.calls.completeMany).toHaveLength(0);
+    await advance(10);
+    expect(store.calls.completeMany).toHaveLength(1);
+    expect(store.calls.completeMany[0]!.map((r) => r.id)).toEqual(ids);
+    expect(store.calls.completeMany[0]![0]!.result).toEqual({ done: ids[0] });
+    expect(stats()).toMatchObject({ claimed: 5, completed: 5, stale: 0 });
+  });
+
+  it('flushes at once when the batch is full', async () => {
+    const store = new FakeStore();
+    store.add(4);
+    startWorker(store, { t: quick }, { completionBatchSize: 2 });
+    await flush();
+    expect(store.calls.completeMany.map((b) => b.length)).toEqual([2, 2]);
+  });
+
+  it('counts a completion refused as stale', async () => {
+    const store = new FakeStore();
+    const [id] = store.add(1);
+    const gated = new GatedHandler();
+    const { advance, stats } = startWorker(store, { t: gated });
+    await flush();
+    store.tasks.get(id!)!.attempt = 2; // rescued and claimed again elsewhere
+    gated.succeed(id!);
+    await advance(10);
+    expect(stats()).toMatchObject({ completed: 0, stale: 1 });
+  });
+
+  it('fails a run whose handler throws; an error with retryable: false dead-letters it', async () => {
+    const store = new FakeStore();
+    const [a, b] = store.add(2);
+    const gated = new GatedHandler();
+    const { stats } = startWorker(store, { t: gated });
+    await flush();
+    gated.reject(a!, new Error('flaky'));
+    gated.reject(b!, Object.assign(new Error('bad input'), { retryable: false, code: 'BAD' }));
+    await flush();
+    expect(store.calls.fail).toMatchObject([
+      { id: a, attempt: 1, retryable: true, error: { message: 'flaky', name: 'Error' } },
+      { id: b, attempt: 1, retryable: false, error: { message: 'bad input', code: 'BAD' } },
+    ]);
+    expect(store.status(a!)).toBe('retry');
+    expect(store.status(b!)).toBe('dead_letter');
+    expect(stats()).toMatchObject({ failed: 2, deadLettered: 1 });
+  });
+
+  it('retries a failed store write, then reports it', async () => {
+    const store = new FakeStore();
+    const [id] = store.add(1);
+    const gated = new GatedHandler();
+    const { advance } = startWorker(store, { t: gated }, { writeRetryMs: 50 });
+    await flush();
+    store.failNext.set('fail', new Error('connection reset'));
+    gated.reject(id!, new Error('flaky'));
+    await flush();
+    expect(store.calls.fail).toHaveLength(1);
+    await advance(50);
+    expect(store.calls.fail).toHaveLength(2);
+    expect(store.status(id!)).toBe('retry');
+  });
+
+  it('aborts the signal when the handler times out and fails the task as retryable', async () => {
+    const store = new FakeStore();
+    const [id] = store.add(1);
+    const gated = new GatedHandler({ timeoutMs: 500 });
+    const { advance, stats } = startWorker(store, { t: gated });
+    await flush();
+    const { signal } = gated.started[0]!;
+    await advance(499);
+    expect(signal.aborted).toBe(false);
+    await advance(1);
+    expect(signal.aborted).toBe(true);
+    expect(signal.reason).toBeInstanceOf(RunAbortedError);
+    expect((signal.reason as RunAbortedError).reason).toBe('timeout');
+    expect(store.calls.fail).toMatchObject([
+      { id, retryable: true, error: { code: 'RUN_TIMEOUT' } },
+    ]);
+    expect(stats()).toMatchObject({ failed: 1, timedOut: 1 });
+  });
+
+  it('ends a run cancelled by a CANCEL event with finishCancelled', async () => {
+    const store = new FakeStore();
+    const [id] = store.add(1);
+    const gated = new GatedHandler();
+    const { actor, stats } = startWorker(store, { t: gated });
+    await flush();
+    actor.send({ type: 'CANCEL', taskId: id! });
+    await flush();
+    expect((gated.started[0]!.signal.reason as RunAbortedError).reason).toBe('cancelled');
+    expect(store.calls.finishCancelled).toEqual([{ id, attempt: 1 }]);
+    expect(store.status(id!)).toBe('cancelled');
+    expect(stats().cancelled).toBe(1);
+    expect(actor.getSnapshot().context.runs).toEqual({});
+  });
+
+  it('extends the lease every lease/3 and aborts when the extension reports a cancellation', async () => {
+    const store = new FakeStore();
+    const [id] = store.add(1);
+    const gated = new GatedHandler();
+    const { advance } = startWorker(store, { t: gated }, { leaseMs: 3000 });
+    await flush();
+    await advance(1000);
+    expect(store.calls.extendLease).toHaveLength(1);
+    await advance(1000);
+    expect(store.calls.extendLease).toHaveLength(2);
+    expect(gated.started[0]!.signal.aborted).toBe(false);
+    store.tasks.get(id!)!.cancelRequested = true;
+    await advance(1000);
+    expect(gated.started[0]!.signal.aborted).toBe(true);
+    expect(store.status(id!)).toBe('cancelled');
+  });
+
+  it('aborts a run whose lease extension is refused as stale, without writing', async () => {
+    const store = new FakeStore();
+    const [id] = store.add(1);
+    const gated = new GatedHandler();
+    const { advance, stats } = startWorker(store, { t: gated }, { leaseMs: 3000 });
+    await flush();
+    store.tasks.get(id!)!.attempt = 2;
+    await advance(1000);
+    expect((gated.started[0]!.signal.reason as RunAbortedError).reason).toBe('lease_lost');
+    expect(store.calls.fail).toHaveLength(0);
+    expect(stats().stale).toBe(1);
+  });
+
+  it('completes a run that registered transaction work on its own, through complete', async () => {
+    const store = new FakeStore();
+    const [id] = store.add(1);
+    const effects: string[] = [];
+    const handler: TaskHandler = {
+      run: async (ctx) => {
+        ctx.onComplete(async () => void effects.push(ctx.taskId));
+        return 'r';
+      },
+    };
+    const { advance, stats } = startWorker(store, { t: handler });
+    await advance(10);
+    expect(store.calls.complete).toHaveLength(1);
+    expect(store.calls.completeMany).toHaveLength(0);
+    expect(effects).toEqual([id]);
+    expect(stats().completed).toBe(1);
+  });
+});
+
+describe('worker: drain', () => {
+  it('stops claiming, waits for runs within the grace, then aborts and releases the rest', async () => {
+    const store = new FakeStore();
+    const [fast, slow] = store.add(2);
+    const gated = new GatedHandler();
+    const { actor, advance } = startWorker(store, { t: gated });
+    await flush();
+    actor.send({ type: 'DRAIN', graceMs: 1000 });
+    store.add(3);
+    actor.send({ type: 'WAKE' });
+    await advance(500);
+    expect(store.calls.claim).toHaveLength(1);
+    gated.succeed(fast!);
+    await advance(499);
+    expect(store.status(fast!)).toBe('completed');
+    expect(gated.started[1]!.signal.aborted).toBe(false);
+    expect(actor.getSnapshot().status).toBe('active');
+    await advance(1);
+    expect((gated.started[1]!.signal.reason as RunAbortedError).reason).toBe('shutdown');
+    expect(store.calls.release).toEqual([[{ id: slow, attempt: 1 }]]);
+    expect(store.status(slow!)).toBe('pending');
+    expect(actor.getSnapshot().status).toBe('done');
+    expect(actor.getSnapshot().output).toMatchObject({ claimed: 2, completed: 1, released: 1 });
+  });
+
+  it('ends before the grace when every run finishes, with nothing to release', async () => {
+    const store = new FakeStore();
+    const [id] = store.add(1);
+    const gated = new GatedHandler();
+    const { actor, advance } = startWorker(store, { t: gated });
+    await flush();
+    actor.send({ type: 'DRAIN', graceMs: 60_000 });
+    gated.succeed(id!);
+    await advance(10);
+    expect(actor.getSnapshot().status).toBe('done');
+    expect(store.calls.release).toHaveLength(0);
+    expect(store.status(id!)).toBe('completed');
+  });
+
+  it('a drain requested during a claim starts the claimed runs and drains them', async () => {
+    const store = new FakeStore();
+    store.add(1);
+    const gated = new GatedHandler();
+    const { actor, advance } = startWorker(store, { t: gated });
+    actor.send({ type: 'DRAIN', graceMs: 100 }); // the first claim is in flight
+    await flush();
+    expect(gated.started).toHaveLength(1);
+    await advance(100);
+    expect(store.calls.release).toHaveLength(1);
+    expect(actor.getSnapshot().status).toBe('done');
+  });
+});
+
+describe('worker: inline runs', () => {
+  const runActors = (actor: ReturnType<typeof startWorker>['actor']) =>
+    Object.keys(actor.getSnapshot().children).filter((id) => id.startsWith('run:'));
+
+  it('runs short handlers without run actors and completes them in one batch', async () => {
+    const store = new FakeStore();
+    const ids = store.add(3);
+    const { actor, advance, stats } = startWorker(store, { t: quick });
+    await flush();
+    expect(runActors(actor)).toEqual([]);
+    expect(actor.getSnapshot().context.runs).toEqual({});
+    await advance(10);
+    expect(store.calls.completeMany.map((b) => b.map((r) => r.id))).toEqual([ids]);
+    expect(stats()).toMatchObject({ claimed: 3, completed: 3 });
+  });
+
+  it('gives a run still going at its batch check a run actor, which then owns it', async () => {
+    const store = new FakeStore();
+    const [id] = store.add(1);
+    const gated = new GatedHandler();
+    const { actor, advance, stats } = startWorker(store, { t: gated }, { leaseMs: 3000 });
+    await flush();
+    expect(runActors(actor)).toEqual([]);
+    await advance(500); // half of lease/3
+    expect(runActors(actor)).toEqual([`run:${id}:1`]);
+    gated.succeed(id!);
+    await advance(10);
+    expect(store.calls.completeMany.map((b) => b.map((r) => r.id))).toEqual([[id]]);
+    expect(stats()).toMatchObject({ completed: 1 });
+    expect(runActors(actor)).toEqual([]);
+  });
+
+  it('with inlineRuns: false, spawns a run actor per task', async () => {
+    const store = new FakeStore();
+    const ids = store.add(2);
+    const gated = new GatedHandler();
+    const { actor } = startWorker(store, { t: gated }, { inlineRuns: false });
+    await flush();
+    expect(runActors(actor).sort()).toEqual(ids.map((id) => `run:${id}:1`).sort());
+  });
+});
