@@ -1,0 +1,95 @@
+/**
+ * Opens the bus the config picks (NATS when a NATS URL is given, otherwise
+ * PostgreSQL LISTEN/NOTIFY), and the JetStream submission intake on NATS.
+ */
+import type { Pool } from 'pg';
+import type { EnqueueInput, EnqueueResult } from '@baton/store';
+import type { Bus } from './bus/bus.js';
+import { decodeSubmission } from './bus/codec.js';
+import { consumeStream } from './bus/jetstream.consume.js';
+import { ensureSubmitConsumer, ensureSubmitStream, SUBMIT_CONSUMER } from './bus/jetstream.js';
+import { createNatsBus, NatsBus } from './bus/nats.bus.js';
+import { createPostgresBus } from './bus/postgres.bus.js';
+import { groupSubjects } from './bus/subjects.js';
+import type { CompiledConfig } from './config.js';
+import type { Logger } from './observability/index.js';
+import { tlsFor } from './pg-config.js';
+import { submissionInput } from './submit.js';
+
+export async function openBus(config: CompiledConfig, pool: Pool): Promise<Bus> {
+  if (config.nats) {
+    const { servers, user, pass, token, tls } = config.nats;
+    return createNatsBus({
+      servers: [...servers],
+      name: `baton:${config.groupId}:${config.nodeId}`,
+      ...(user ? { user } : {}),
+      ...(pass ? { pass } : {}),
+      ...(token ? { token } : {}),
+      ...(tls ? { tls: tlsFor('nats.tls', tls) } : {}),
+    });
+  }
+  return createPostgresBus({
+    pool,
+    schema: config.database.schema,
+    applicationName: `baton-bus:${config.nodeId}`.slice(0, 63),
+  });
+}
+
+export interface StreamIntake {
+  stop(): Promise<void>;
+}
+
+interface IntakeDeps {
+  readonly enqueue: (input: EnqueueInput<unknown>) => Promise<EnqueueResult>;
+  readonly maxBodyBytes: number;
+  readonly accepted: (input: EnqueueInput<unknown>, result: EnqueueResult) => void;
+  readonly rejected: (error: unknown, replied: boolean, subject: string) => void;
+}
+
+/**
+ * On NATS, submissions published to the group's JetStream stream
+ * (`baton.<group>.js.submit.<type>`) are acked only after the task is
+ * committed. The idempotency key is the body's, else the message id, else the
+ * stream sequence: a redelivery after a lost ack never makes a second task.
+ */
+export async function startStreamIntake(
+  bus: Bus,
+  config: CompiledConfig,
+  deps: IntakeDeps,
+  logger: Logger,
+): Promise<StreamIntake | undefined> {
+  if (!(bus instanceof NatsBus)) return undefined;
+  const stream = await ensureSubmitStream(bus, config.groupId);
+  await ensureSubmitConsumer(bus, config.groupId);
+  const subjects = groupSubjects(config.groupId);
+  const consumer = await consumeStream(
+    bus,
+    stream.stream,
+    SUBMIT_CONSUMER,
+    async (delivery) => {
+      const type = subjects.typeOf(delivery.subject);
+      try {
+        if (type === undefined) throw new Error(`${delivery.subject} names no task type`);
+        const { value } = decodeSubmission(delivery.data, { maxBytes: deps.maxBodyBytes });
+        const input = submissionInput(type, value);
+        const keyed = input.idempotencyKey
+          ? input
+          : {
+              ...input,
+              idempotencyKey: delivery.msgId ?? `js:${stream.stream}:${delivery.streamSequence}`,
+            };
+        const result = await deps.enqueue(keyed);
+        deps.accepted(keyed, result);
+      } catch (error) {
+        deps.rejected(error, false, delivery.subject);
+        throw error;
+      }
+    },
+    {
+      concurrency: 16,
+      onError: (error, delivery) =>
+        logger.warn({ err: error, subject: delivery?.subject }, 'stream submission not stored'),
+    },
+  );
+  return { stop: () => consumer.stop() };
+}

@@ -1,0 +1,175 @@
+/**
+ * Encoding of bus messages.
+ *
+ * - Internal messages (heartbeats, dispatch, status, cancel, events) are
+ *   MessagePack, packed with msgpackr as plain maps (no msgpackr records),
+ *   so any MessagePack client can read them. Dates travel as the standard
+ *   timestamp extension; `undefined` properties are left out, as in JSON;
+ *   64-bit integers decode to numbers when they are safe, to bigints otherwise.
+ * - Submissions (`baton.<group>.submit.<type>`) are JSON or MessagePack: a
+ *   body whose first non-blank byte is `{` is JSON, anything else is
+ *   MessagePack. A valid submission is a map either way, and a MessagePack
+ *   map never starts with `{` (0x7b is the integer 123), so the test is exact.
+ */
+import { Packr, type Options as PackrOptions } from 'msgpackr';
+import { PayloadTooLargeError } from '@baton/store';
+import { CodecError } from './errors.js';
+
+/** The two encodings a submission may use. */
+export type Encoding = 'json' | 'msgpack';
+
+/** Default limit of a submission body: NATS's default `max_payload`. */
+export const DEFAULT_MAX_SUBMISSION_BYTES = 1024 * 1024;
+
+// `skipValues` and `int64AsType: 'auto'` exist in msgpackr 2.x but are
+// missing from its type declarations.
+const packrOptions: Omit<PackrOptions, 'int64AsType'> & {
+  int64AsType: 'auto';
+  skipValues: unknown[];
+} = {
+  useRecords: false,
+  mapsAsObjects: true,
+  int64AsType: 'auto',
+  skipValues: [undefined],
+};
+const packr = new Packr(packrOptions as unknown as PackrOptions);
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const utf8Encoder = new TextEncoder();
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? (value.constructor?.name ?? 'an object') : `a ${typeof value}`;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+function reason(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Packs an internal message as MessagePack.
+ *
+ * @example
+ * const data = encodeMessage({ node: 'n1', at: new Date() });
+ */
+export function encodeMessage(value: unknown): Uint8Array {
+  return packr.pack(value);
+}
+
+/**
+ * Unpacks an internal message. Throws {@link CodecError} (`BAD_ENCODING`)
+ * when `data` is not exactly one MessagePack value.
+ */
+export function decodeMessage(data: Uint8Array): unknown {
+  try {
+    return packr.unpack(data);
+  } catch (error) {
+    throw new CodecError(
+      'msgpack',
+      data.length,
+      `body is not valid MessagePack (${data.length} bytes): ${reason(error)}`,
+      error,
+    );
+  }
+}
+
+/** Encodes `value` as `encoding`: used to answer a submitter in its own encoding. */
+export function encodeAs(encoding: Encoding, value: unknown): Uint8Array {
+  return encoding === 'json' ? utf8Encoder.encode(JSON.stringify(value)) : encodeMessage(value);
+}
+
+/**
+ * The encoding of a submission body: `json` when its first byte after
+ * optional whitespace (and an optional UTF-8 byte order mark) is `{`,
+ * `msgpack` otherwise.
+ */
+export function detectEncoding(data: Uint8Array): Encoding {
+  let i = 0;
+  if (data[0] === 0xef && data[1] === 0xbb && data[2] === 0xbf) i = 3;
+  for (; i < data.length; i++) {
+    const byte = data[i];
+    if (byte === 0x20 || byte === 0x09 || byte === 0x0a || byte === 0x0d) continue;
+    return byte === 0x7b ? 'json' : 'msgpack';
+  }
+  return 'msgpack';
+}
+
+/** A decoded submission body and the encoding it came in. */
+export interface DecodedSubmission {
+  readonly encoding: Encoding;
+  /** The top-level map; its fields are validated by the submission handler. */
+  readonly value: Record<string, unknown>;
+}
+
+/** Options of {@link decodeSubmission}. */
+export interface DecodeSubmissionOptions {
+  /**
+   * Largest body accepted, in bytes.
+   * @default 1048576
+   */
+  readonly maxBytes?: number;
+}
+
+/**
+ * Decodes a submission body sent as JSON or MessagePack. Its top level must
+ * be an object (map). Throws {@link CodecError} (`BAD_ENCODING`, with a
+ * message naming the problem) for an empty, malformed or non-object body,
+ * and `PayloadTooLargeError` (`PAYLOAD_TOO_LARGE`, field `body`) for a
+ * body above `maxBytes`. Only decoding happens here; the fields (payload,
+ * priority, runAt, ...) are validated by the caller.
+ *
+ * @example
+ * const { encoding, value } = decodeSubmission(msg.data);
+ * // reply in the submitter's encoding:
+ * msg.respond(encodeAs(encoding, { id, duplicate }));
+ */
+export function decodeSubmission(
+  data: Uint8Array,
+  options: DecodeSubmissionOptions = {},
+): DecodedSubmission {
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_SUBMISSION_BYTES;
+  if (data.length > maxBytes) throw new PayloadTooLargeError('body', data.length, maxBytes);
+  const encoding = detectEncoding(data);
+  if (data.length === 0) {
+    throw new CodecError(encoding, 0, 'body is empty: expected a JSON object or a MessagePack map');
+  }
+  let value: unknown;
+  if (encoding === 'json') {
+    let text: string;
+    try {
+      text = utf8.decode(data);
+    } catch (error) {
+      throw new CodecError('json', data.length, 'body is not valid UTF-8 JSON', error);
+    }
+    try {
+      value = JSON.parse(text);
+    } catch (error) {
+      throw new CodecError('json', data.length, `body is not valid JSON: ${reason(error)}`, error);
+    }
+  } else {
+    try {
+      value = packr.unpack(data);
+    } catch (error) {
+      throw new CodecError(
+        'msgpack',
+        data.length,
+        `body is neither a JSON object nor valid MessagePack: ${reason(error)}`,
+        error,
+      );
+    }
+  }
+  if (!isPlainObject(value)) {
+    throw new CodecError(
+      encoding,
+      data.length,
+      `body must be a ${encoding === 'json' ? 'JSON object' : 'MessagePack map'}, got ${describe(value)}`,
+    );
+  }
+  return { encoding, value };
+}

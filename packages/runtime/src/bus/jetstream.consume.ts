@@ -1,0 +1,180 @@
+/**
+ * Consuming the submission stream: ack only after the callback (the commit
+ * to PostgreSQL) resolved; nak to redeliver on a passing failure; term on a
+ * permanent one. See `jetstream.ts` for the stream and the consumer.
+ */
+import { jetstream, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import { nanos } from '@nats-io/transport-node';
+import { BatonError } from '@baton/store';
+import { BusError } from './errors.js';
+import { jetStreamManagerOf, MSG_ID_HEADER, toJetStreamError } from './jetstream.js';
+import type { NatsBus } from './nats.bus.js';
+
+/** One message handed to a {@link StreamCallback}. */
+export interface StreamDelivery {
+  readonly subject: string;
+  readonly data: Uint8Array;
+  /** The publisher's `Nats-Msg-Id`, if any: use it as the idempotency key. */
+  readonly msgId?: string;
+  /** 1 on the first delivery, then 2, 3, ... */
+  readonly deliveryCount: number;
+  /** Sequence of the message in the stream. */
+  readonly streamSequence: number;
+}
+
+/** Commits one delivery; the message is acked only once the promise resolves. */
+export type StreamCallback = (delivery: StreamDelivery) => Promise<void>;
+
+/** Options of {@link consumeStream}. */
+export interface ConsumeStreamOptions {
+  /**
+   * Callbacks running at once.
+   * @default 1
+   */
+  readonly concurrency?: number;
+  /**
+   * Delay before JetStream redelivers a message whose callback failed, in milliseconds.
+   * @default 1000
+   */
+  readonly nakDelayMs?: number;
+  /**
+   * Whether a callback's error is permanent: the message is then terminated
+   * (never redelivered, and removed from the stream) instead of nak'ed. By default, Baton errors with
+   * code `BAD_ENCODING`, `INVALID_ARGUMENT` or `PAYLOAD_TOO_LARGE` are
+   * permanent: a retry cannot fix a bad message.
+   */
+  readonly isPermanent?: (error: unknown) => boolean;
+  /** Called with each callback failure and consumer problem (never throws into the loop). */
+  readonly onError?: (error: unknown, delivery?: StreamDelivery) => void;
+}
+
+/** A running consumer loop. */
+export interface StreamConsumer {
+  /** Messages acked, nak'ed and terminated so far. */
+  counts(): { acked: number; naked: number; terminated: number };
+  /**
+   * Stops pulling and waits for running callbacks to finish (and ack).
+   * Messages pulled but not started are redelivered after `ackWaitMs`.
+   */
+  stop(): Promise<void>;
+}
+
+const PERMANENT_CODES = new Set(['BAD_ENCODING', 'INVALID_ARGUMENT', 'PAYLOAD_TOO_LARGE']);
+
+/** The default of {@link ConsumeStreamOptions.isPermanent}. */
+export function isPermanentSubmissionError(error: unknown): boolean {
+  return error instanceof BatonError && PERMANENT_CODES.has(error.code);
+}
+
+/**
+ * Consumes the durable pull consumer `durable` of `stream` (see
+ * {@link ensureSubmitConsumer}), calling `callback` for each message: ack
+ * after it resolves; term when it rejects with a permanent error; nak
+ * (redeliver after `nakDelayMs`) on any other error. While a callback
+ * runs, the message's ack deadline is extended. The loop survives server
+ * restarts and reconnects.
+ */
+export async function consumeStream(
+  bus: NatsBus,
+  stream: string,
+  durable: string,
+  callback: StreamCallback,
+  options: ConsumeStreamOptions = {},
+): Promise<StreamConsumer> {
+  const concurrency = options.concurrency ?? 1;
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new BusError('BUS_FAILURE', 'concurrency must be a positive integer', { concurrency });
+  }
+  const nakDelayMs = options.nakDelayMs ?? 1000;
+  const isPermanent = options.isPermanent ?? isPermanentSubmissionError;
+  const onError = options.onError ?? (() => {});
+  let consumer;
+  try {
+    consumer = await jetstream(bus.connection).consumers.get(stream, durable);
+  } catch (error) {
+    throw toJetStreamError(error, `cannot bind to consumer ${stream}/${durable}`);
+  }
+  const info = await consumer.info(true);
+  const jsm = await jetStreamManagerOf(bus);
+  const workingEveryMs = Math.max(
+    100,
+    Math.floor((info.config.ack_wait ?? nanos(30_000)) / 1_000_000 / 2),
+  );
+  const messages: ConsumerMessages = await consumer.consume({
+    max_messages: Math.max(2, concurrency * 2),
+  });
+  const counts = { acked: 0, naked: 0, terminated: 0 };
+  const running = new Set<Promise<void>>();
+
+  const handle = async (msg: JsMsg): Promise<void> => {
+    const msgId = msg.headers?.get(MSG_ID_HEADER);
+    const delivery: StreamDelivery = {
+      subject: msg.subject,
+      data: msg.data,
+      ...(msgId !== undefined && msgId.length > 0 && { msgId }),
+      deliveryCount: msg.info.deliveryCount,
+      streamSequence: msg.info.streamSequence,
+    };
+    const working = setInterval(() => msg.working(), workingEveryMs);
+    try {
+      await callback(delivery);
+      msg.ack();
+      counts.acked += 1;
+    } catch (error) {
+      onError(error, delivery);
+      if (isPermanent(error)) {
+        msg.term(error instanceof Error ? error.message : 'permanent failure');
+        counts.terminated += 1;
+        // nats-server 2.9 keeps a terminated message in a work-queue stream
+        // until max_age: remove it, so poison messages do not pile up.
+        await jsm.streams
+          .deleteMessage(stream, delivery.streamSequence, false)
+          .catch((e: unknown) => onError(e, delivery));
+      } else {
+        msg.nak(nakDelayMs);
+        counts.naked += 1;
+      }
+    } finally {
+      clearInterval(working);
+    }
+  };
+
+  const loop = (async () => {
+    for await (const msg of messages) {
+      while (running.size >= concurrency) await Promise.race(running);
+      const task = handle(msg).catch((error: unknown) => onError(error));
+      running.add(task);
+      void task.finally(() => running.delete(task));
+    }
+  })().catch((error: unknown) => onError(error));
+  const notices = (async () => {
+    for await (const notice of messages.status()) {
+      if (
+        notice.type === 'consumer_deleted' ||
+        notice.type === 'consumer_not_found' ||
+        notice.type === 'stream_not_found'
+      ) {
+        onError(
+          new BusError('BUS_FAILURE', `JetStream consumer ${stream}/${durable}: ${notice.type}`, {
+            stream,
+            durable,
+          }),
+        );
+      }
+    }
+  })().catch((error: unknown) => onError(error));
+
+  let stopping: Promise<void> | undefined;
+  return {
+    counts: () => ({ ...counts }),
+    stop: () => {
+      stopping ??= (async () => {
+        await messages.close();
+        await loop;
+        await Promise.allSettled([...running]);
+        await notices;
+      })();
+      return stopping;
+    },
+  };
+}

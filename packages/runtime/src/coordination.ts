@@ -1,0 +1,195 @@
+/**
+ * Coordinated (warm-backup) services as users define them, turned into the
+ * actors' `CoordinatedService`: each run is first recorded in `service_runs`
+ * inside a transaction fenced by the bearer's term (so a stale bearer cannot
+ * even start a run, and `maxCount` holds across failovers), then `execute`
+ * runs with the term and an AbortSignal that fires the moment the node stops
+ * being the bearer.
+ */
+import type { PoolClient } from 'pg';
+import type { CoordinatedService, Logger as ActorLogger } from '@baton/actors';
+import {
+  InvalidArgumentError,
+  type FencedOutcome,
+  type ScheduleStore,
+  type Store,
+} from '@baton/store';
+import type { BatonMetrics } from './observability/index.js';
+
+export interface ServiceContext {
+  /** The fencing token: the term this node bears. */
+  readonly term: number;
+  /** Aborted when this node stops being the bearer (or the run hangs, or the node stops). */
+  readonly signal: AbortSignal;
+  /** This run's id in the group's run log (`service_runs`): unique and increasing. */
+  readonly run: number;
+  readonly logger: ActorLogger;
+  /**
+   * Runs leader-only writes in a transaction that holds the term: refused
+   * (`{ ok: false }`) if another node has been granted a newer term.
+   */
+  fenced<T>(work: (tx: PoolClient) => Promise<T>): Promise<FencedOutcome<T>>;
+}
+
+/** A coordinated service (seed 001's listener form with seed 000's warm backup). */
+export interface ServiceDefinition {
+  readonly trigger: {
+    /** Seconds between the starts of two runs (decimals allowed). */
+    readonly interval: number;
+    /** Runs in the whole group; -1 unlimited. @default -1 */
+    readonly maxCount?: number;
+    readonly startTime?: Date | string;
+    readonly endTime?: Date | string;
+  };
+  execute(ctx: ServiceContext): Promise<void>;
+  /** Failed runs in a row after which the node yields the token. @default 3 */
+  readonly maxConsecutiveFailures?: number;
+  /** A run still going after this many milliseconds is aborted and the node yields. @default 60000 */
+  readonly hangTimeoutMs?: number;
+}
+
+function instant(field: string, value: Date | string | undefined): Date | undefined {
+  if (value === undefined) return undefined;
+  const d = value instanceof Date ? value : new Date(value);
+  if (Number.isNaN(d.getTime())) throw new InvalidArgumentError(field, 'must be a date', value);
+  return d;
+}
+
+/** Validates a definition at registration (typed errors naming the field). */
+export function checkService(name: string, def: ServiceDefinition): void {
+  if (typeof name !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(name)) {
+    throw new InvalidArgumentError(
+      'name',
+      'must be 1 to 64 letters, digits, ".", "_" or "-"',
+      name,
+    );
+  }
+  const { interval, maxCount } = def.trigger ?? {};
+  if (typeof interval !== 'number' || !Number.isFinite(interval) || interval <= 0) {
+    throw new InvalidArgumentError(
+      'trigger.interval',
+      'must be a positive number of seconds',
+      interval,
+    );
+  }
+  if (
+    maxCount !== undefined &&
+    (!Number.isInteger(maxCount) || (maxCount < 1 && maxCount !== -1))
+  ) {
+    throw new InvalidArgumentError(
+      'trigger.maxCount',
+      'must be -1 or a positive integer',
+      maxCount,
+    );
+  }
+  const start = instant('trigger.startTime', def.trigger.startTime);
+  const end = instant('trigger.endTime', def.trigger.endTime);
+  if (start && end && end <= start) {
+    throw new InvalidArgumentError(
+      'trigger.endTime',
+      'must be after trigger.startTime',
+      def.trigger.endTime,
+    );
+  }
+  if (typeof def.execute !== 'function')
+    throw new InvalidArgumentError('execute', 'must be a function');
+}
+
+export interface CoordinationDeps {
+  readonly store: Store;
+  readonly groupId: string;
+  readonly nodeId: string;
+  readonly metrics: BatonMetrics;
+}
+
+/** A user's service as the actors run it. */
+export function coordinatedService(
+  name: string,
+  def: ServiceDefinition,
+  deps: CoordinationDeps,
+): CoordinatedService {
+  const { store, groupId, nodeId, metrics } = deps;
+  const start = instant('trigger.startTime', def.trigger.startTime);
+  const end = instant('trigger.endTime', def.trigger.endTime);
+  return {
+    name,
+    intervalMs: Math.max(1, Math.round(def.trigger.interval * 1000)),
+    ...(def.maxConsecutiveFailures !== undefined
+      ? { maxConsecutiveFailures: def.maxConsecutiveFailures }
+      : {}),
+    ...(def.hangTimeoutMs !== undefined ? { hangTimeoutMs: def.hangTimeoutMs } : {}),
+    async execute({ term, signal, logger }) {
+      if (start || end) {
+        const now = await store.now();
+        if ((start && now < start) || (end && now > end)) return;
+      }
+      const recorded = await store.serviceRuns.record({
+        groupId,
+        service: name,
+        term,
+        node: nodeId,
+        ...(def.trigger.maxCount !== undefined ? { maxCount: def.trigger.maxCount } : {}),
+      });
+      if (!recorded.ok) {
+        if (recorded.reason === 'stale_term') metrics.recordStaleWrite('term');
+        return;
+      }
+      signal.throwIfAborted();
+      await def.execute({
+        term,
+        signal,
+        run: recorded.run,
+        logger,
+        fenced: (work) => {
+          const outcome = store.leadership.fenced({ groupId, term }, work);
+          void outcome.then((o) => !o.ok && metrics.recordStaleWrite('term'));
+          return outcome;
+        },
+      });
+    },
+  };
+}
+
+/** The built-in service that fires due schedule ticks, on the bearer only, fenced by its term. */
+export function scheduleFirer(
+  schedules: ScheduleStore,
+  deps: CoordinationDeps & {
+    intervalMs: number;
+    logger: ActorLogger;
+    /** Wakes the workers of a queue that ticks were materialised in. */
+    wake: (queue: string) => void;
+  },
+): CoordinatedService {
+  return {
+    name: 'baton.schedules',
+    intervalMs: deps.intervalMs,
+    maxConsecutiveFailures: 0,
+    async execute({ term, signal }) {
+      for (let round = 0; round < 50 && !signal.aborted; round++) {
+        const outcome = await schedules.fireDue({
+          groupId: deps.groupId,
+          limit: 100,
+          fence: { groupId: deps.groupId, term },
+        });
+        if (!outcome.ok) {
+          deps.metrics.recordStaleWrite('term');
+          return;
+        }
+        for (const queue of new Set(
+          outcome.schedules.filter((s) => s.ticks.length > 0).map((s) => s.queue),
+        )) {
+          deps.wake(queue);
+        }
+        for (const s of outcome.schedules) {
+          if (s.log && s.skipped > 0) {
+            deps.logger.warn('schedule ticks missed and skipped (LOG_AND_IGNORE)', {
+              schedule: s.scheduleId,
+              skipped: s.skipped,
+            });
+          }
+        }
+        if (!outcome.more) return;
+      }
+    },
+  };
+}

@@ -1,0 +1,507 @@
+/**
+ * A Baton node: config compiled once, the store and the bus opened, the
+ * supervisor (with worker, scheduler and watchdog) started, and the node's
+ * own subjects served: submission, status. `await using` shuts it down.
+ */
+import { createActor, type Actor } from 'xstate';
+import pkg from '../package.json' with { type: 'json' };
+import { supervisorMachine, type SupervisorOutput } from '@baton/actors';
+import { createScheduleStore, createStore, type Store, type TaskStatus } from '@baton/store';
+import type { Bus, BusSubscription } from './bus/bus.js';
+import { encodeAs, detectEncoding, encodeMessage } from './bus/codec.js';
+import { groupSubjects, type GroupSubjects } from './bus/subjects.js';
+import { actorLogger, busPort, heartbeatPort } from './adapters.js';
+import { openBus, startStreamIntake, type StreamIntake } from './bus-factory.js';
+import { createClient, type BatonClient } from './client.js';
+import {
+  checkService,
+  coordinatedService,
+  scheduleFirer,
+  type ServiceDefinition,
+} from './coordination.js';
+import { scheduleCalendar } from './schedule/spec.js';
+import { schedulerApi } from './schedules.js';
+import { EnqueueBatcher } from './enqueue-batcher.js';
+import { compileConfig, type CompiledConfig, type NodeOptions } from './config.js';
+import { Handlers, type HandlerFn, type HandlerOptions } from './handlers.js';
+import {
+  createHealthCheck,
+  createLogger,
+  createMetrics,
+  LoopMonitor,
+  startHttpServer,
+  type BatonMetrics,
+  type HttpServerHandle,
+  type Logger,
+} from './observability/index.js';
+import { pgPoolConfig } from './pg-config.js';
+import { retryDelayMs } from './schedule/policies.js';
+import { nodeStatus, type NodeStatus } from './status.js';
+import { handleSubmission } from './submit.js';
+import { TrackedStore, type TaskEventItem } from './tracked-store.js';
+
+export const VERSION: string = pkg.version;
+
+export type NodeLifecycle = 'created' | 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
+
+/** How a node ended. */
+export interface NodeExit {
+  readonly status: 'stopped' | 'failed';
+  readonly reason: string | null;
+}
+
+/** Extra parts for embedding and tests. */
+export interface NodeDeps {
+  /** A logger to use instead of the one the config describes. */
+  readonly logger?: Logger;
+}
+
+export class BatonNode implements AsyncDisposable {
+  readonly config: CompiledConfig;
+  readonly handlers: Handlers;
+  readonly logger: Logger;
+  readonly metrics: BatonMetrics;
+  #lifecycle: NodeLifecycle = 'created';
+  #store: Store | undefined;
+  #control: Store | undefined;
+  #bus: Bus | undefined;
+  #supervisor: Actor<typeof supervisorMachine> | undefined;
+  #tracked: TrackedStore | undefined;
+  #http: HttpServerHandle | undefined;
+  #intake: StreamIntake | undefined;
+  #client: BatonClient | undefined;
+  readonly #subscriptions: BusSubscription[] = [];
+  readonly #services = new Map<string, ServiceDefinition>();
+  #role: { role: 'bearer' | 'standby'; term: number | null } = { role: 'standby', term: null };
+  readonly #loop: LoopMonitor;
+  readonly #startedAt = Date.now();
+  readonly #exit: Promise<NodeExit>;
+  #resolveExit!: (exit: NodeExit) => void;
+  #shutdown: Promise<NodeExit> | undefined;
+  #subjects: GroupSubjects;
+
+  constructor(options: NodeOptions, deps: NodeDeps = {}) {
+    this.config = compileConfig(options);
+    this.handlers = new Handlers(this.config.worker.timeoutMs);
+    this.logger =
+      deps.logger ??
+      createLogger({
+        level: this.config.logLevel,
+        nodeId: this.config.nodeId,
+        groupId: this.config.groupId,
+      });
+    this.metrics = createMetrics({
+      nodeInfo: {
+        node: this.config.nodeId,
+        group: this.config.groupId,
+        version: VERSION,
+        bus: this.config.bus,
+      },
+    });
+    this.#loop = new LoopMonitor({
+      stallThresholdMs: Math.max(30_000, this.config.worker.leaseMs),
+      idleSilenceMs: this.config.worker.pollIntervalMs * 5 + 5_000,
+    });
+    this.#subjects = groupSubjects(this.config.groupId);
+    this.#exit = new Promise((resolve) => (this.#resolveExit = resolve));
+  }
+
+  get id(): string {
+    return this.config.nodeId;
+  }
+
+  get lifecycle(): NodeLifecycle {
+    return this.#lifecycle;
+  }
+
+  /** Resolves when the node has ended, by `shutdown()` or by a failure. */
+  get exited(): Promise<NodeExit> {
+    return this.#exit;
+  }
+
+  get store(): Store {
+    if (!this.#store) throw new Error('the node is not started');
+    return this.#store;
+  }
+
+  get bus(): Bus {
+    if (!this.#bus) throw new Error('the node is not started');
+    return this.#bus;
+  }
+
+  /** The typed client over this node's store and bus. */
+  get client(): BatonClient {
+    if (!this.#client) throw new Error('the node is not started');
+    return this.#client;
+  }
+
+  /** The URL of /health, /ready and /metrics, when HTTP is served. */
+  get httpUrl(): string | null {
+    return this.#http?.url ?? null;
+  }
+
+  /**
+   * Registers the handler of a task type (before `start()`).
+   *
+   * @example
+   * node.handle<{ to: string }>('email.send', async (ctx) => {
+   *   await sendMail(ctx.payload.to, { signal: ctx.signal });
+   * }, { concurrency: 5, timeoutMs: 10_000 });
+   */
+  handle<P = unknown>(type: string, fn: HandlerFn<P>, options?: HandlerOptions): this {
+    if (this.#lifecycle !== 'created') throw new Error('register handlers before start()');
+    this.handlers.add(type, fn as HandlerFn, options);
+    return this;
+  }
+
+  /**
+   * Registers a coordinated (warm-backup) service: `execute` runs only on the
+   * token bearer of the group, every `trigger.interval` seconds, with the
+   * term as fencing token and a signal aborted the moment the node stops
+   * being the bearer.
+   *
+   * @example
+   * node.service('billing.sweep', {
+   *   trigger: { interval: 5 },
+   *   execute: async ({ term, signal, fenced }) => {
+   *     await fenced((tx) => tx.query('update invoices set swept = true where due < now()'));
+   *   },
+   * });
+   */
+  service(name: string, definition: ServiceDefinition): this {
+    if (this.#lifecycle !== 'created') throw new Error('register services before start()');
+    checkService(name, definition);
+    if (this.#services.has(name) || name === 'baton.schedules') {
+      throw new Error(`a service named ${name} is already registered`);
+    }
+    this.#services.set(name, definition);
+    return this;
+  }
+
+  /** This node's role in the warm-backup election, and its term. */
+  get role(): { role: 'bearer' | 'standby'; term: number | null } {
+    return this.#role;
+  }
+
+  /** Connects, migrates, starts the actors and serves the node's subjects. */
+  async start(): Promise<void> {
+    if (this.#lifecycle !== 'created')
+      throw new Error(`cannot start a node that is ${this.#lifecycle}`);
+    this.#lifecycle = 'starting';
+    try {
+      await this.#open();
+    } catch (error) {
+      this.#lifecycle = 'failed';
+      await this.#close();
+      throw error;
+    }
+  }
+
+  async #open(): Promise<void> {
+    const { config, logger } = this;
+    const store = createStore({
+      connection: pgPoolConfig(config.database, `baton:${config.nodeId}`),
+      schema: config.database.schema,
+      maxPayloadBytes: config.maxPayloadBytes,
+    });
+    this.#store = store;
+    const pool = store.pool;
+    pool.on('error', (error) => logger.warn({ err: error }, 'idle database connection failed'));
+    await store.migrate();
+    const bus = await openBus(config, pool);
+    this.#bus = bus;
+    bus.onEvent((e) => {
+      if (e.type === 'reconnected') this.metrics.busReconnects.inc();
+      if (e.type !== 'handler-error')
+        logger.info({ bus: bus.kind, event: e.type }, 'bus connection event');
+    });
+    const s = this.#subjects;
+    const emit = (status: TaskStatus, tasks: readonly TaskEventItem[]) => {
+      bus
+        .publish(
+          s.taskEvent(status),
+          encodeMessage({ status, node: config.nodeId, at: Date.now(), tasks }),
+        )
+        .catch(() =>
+          this.metrics.busMessagesDropped.inc({ subject_kind: 'events', reason: 'publish_failed' }),
+        );
+    };
+    const schedules = createScheduleStore(store, scheduleCalendar);
+    this.#tracked = new TrackedStore(store.tasks, emit, this.metrics, this.#loop, {
+      retryDelayMs: async (taskId, attempt) => {
+        const tick = await schedules.forTask(taskId);
+        const cfg = tick?.schedule.retryConfig;
+        return cfg ? retryDelayMs(cfg, attempt) : undefined;
+      },
+      deadLettered: async (taskId) => {
+        const outcome = await schedules.onTickFailed(taskId);
+        if (outcome?.log) {
+          logger.error(
+            { schedule: outcome.scheduleId, task: taskId, action: outcome.action },
+            'scheduled job failed',
+          );
+        }
+      },
+    });
+    this.metrics.setTaskCountsSource(() => store.tasks.counts());
+    this.#client = createClient({
+      store,
+      bus,
+      groupId: config.groupId,
+      scheduler: schedulerApi(schedules, config.groupId, () => undefined),
+    });
+    // The warm-backup control traffic (heartbeats, token renewals, fenced run
+    // records) has a pool of its own, so a busy worker never delays a renewal.
+    const control = createStore({
+      connection: { ...pgPoolConfig(config.database, `baton-control:${config.nodeId}`), max: 3 },
+      schema: config.database.schema,
+    });
+    this.#control = control;
+    control.pool.on('error', (error) =>
+      logger.warn({ err: error }, 'idle control connection failed'),
+    );
+    const coordination = {
+      store: control,
+      groupId: config.groupId,
+      nodeId: config.nodeId,
+      metrics: this.metrics,
+    };
+    const services = [
+      scheduleFirer(schedules, {
+        ...coordination,
+        intervalMs: config.scheduleTickMs,
+        logger: actorLogger(logger),
+        wake: (queue) => {
+          if (queue === config.worker.queue) this.#supervisor?.send({ type: 'WAKE', queue });
+          bus
+            .publish(
+              s.dispatch(queue),
+              encodeMessage({ queue, reason: 'due', from: config.nodeId }),
+            )
+            .catch(() => undefined); // a lost wake-up costs a poll interval, never a tick
+        },
+      }),
+      ...[...this.#services].map(([name, def]) => coordinatedService(name, def, coordination)),
+    ];
+    const g = config.groupId;
+    const leadership = {
+      current: () => control.leadership.current(g),
+      acquire: (o: { nodeId: string; observedTerm: number; leaseMs: number; reason?: string }) =>
+        control.leadership.acquire({ ...o, groupId: g }),
+      renew: (o: { nodeId: string; term: number; leaseMs: number }) =>
+        control.leadership.renew({ ...o, groupId: g }),
+      release: (o: { nodeId: string; term: number }) =>
+        control.leadership.release({ ...o, groupId: g }),
+    };
+
+    const drop = (subject: string, reason: string) => {
+      this.metrics.busMessagesDropped.inc({
+        subject_kind: subject.split('.')[2] ?? 'unknown',
+        reason: 'malformed',
+      });
+      logger.warn({ subject, reason }, 'dropped a malformed bus message');
+    };
+    const supervisor = createActor(supervisorMachine, {
+      input: {
+        nodeId: config.nodeId,
+        store: this.#tracked,
+        handlers: this.handlers,
+        heartbeat: heartbeatPort(control.nodes, config.groupId),
+        bus: busPort(bus, drop),
+        subjects: s,
+        logger: actorLogger(logger),
+        worker: {
+          queue: config.worker.queue,
+          concurrency: config.worker.concurrency,
+          leaseMs: config.worker.leaseMs,
+          pollIntervalMs: config.worker.pollIntervalMs,
+          completionFlushMs: config.worker.completionFlushMs,
+          defaultTimeoutMs: config.worker.timeoutMs,
+          drainGraceMs: config.shutdownGraceMs,
+        },
+        scheduler: { queues: [config.worker.queue], rescueIntervalMs: config.rescueIntervalMs },
+        watchdog: {
+          heartbeatIntervalMs: config.heartbeatMs,
+          livenessCheckIntervalMs: config.livenessMs,
+          election: { leaseMs: config.livenessMs, heartbeatMs: config.heartbeatMs },
+        },
+        leadership,
+        services,
+        onRoleChange: (change) => {
+          this.#role = { role: change.role, term: change.term };
+          this.metrics.setLeader(g, change.role === 'bearer', change.term);
+          logger.info(
+            { role: change.role, term: change.term, reason: change.reason },
+            'warm-backup role',
+          );
+        },
+      },
+    });
+    this.#supervisor = supervisor;
+    supervisor.subscribe({
+      complete: () =>
+        void this.#ended(supervisor.getSnapshot().output ?? { status: 'stopped', reason: null }),
+      error: (error) => void this.#ended({ status: 'failed', reason: String(error) }),
+    });
+    supervisor.start();
+    await this.#serve(bus, store);
+    await this.#whenRunning(supervisor);
+    if (config.http) {
+      this.#http = await startHttpServer({
+        host: config.http.host,
+        port: config.http.port,
+        registry: this.metrics.registry,
+        ready: () => this.#lifecycle === 'running',
+        health: createHealthCheck({
+          nodeId: config.nodeId,
+          loop: this.#loop,
+          database: () => pool.query('select 1'),
+          bus: () => bus.status(),
+        }),
+        routes: {
+          '/api/status': async () => ({ status: 200, body: this.status() }),
+          '/api/counts': async () => ({ status: 200, body: await store.tasks.counts() }),
+        },
+      });
+    }
+    this.#lifecycle = 'running';
+    logger.info(
+      {
+        bus: bus.kind,
+        queue: config.worker.queue,
+        types: this.handlers.types(),
+        http: this.httpUrl,
+      },
+      'node running',
+    );
+  }
+
+  /** Submission (one node per message: a queue group) and status (every node answers). */
+  async #serve(bus: Bus, store: Store): Promise<void> {
+    const s = this.#subjects;
+    const { config } = this;
+    const accepted = (queue: string) => {
+      if (queue === config.worker.queue) this.#supervisor?.send({ type: 'WAKE', queue });
+      this.#supervisor?.send({ type: 'TASKS_SUBMITTED', queue, count: 1 });
+    };
+    const batcher = new EnqueueBatcher(store.tasks);
+    const submitDeps = {
+      typeOf: (subject: string) => s.typeOf(subject),
+      enqueue: (input: Parameters<Store['tasks']['enqueue']>[0]) => batcher.enqueue(input),
+      maxBodyBytes: Math.min(bus.status().maxPayload, config.maxPayloadBytes + 64 * 1024),
+      accepted: (input: { type: string; queue?: string }) => {
+        this.metrics.tasksEnqueued.inc({ type: input.type });
+        accepted(input.queue ?? 'default');
+      },
+      rejected: (error: unknown, replied: boolean, subject: string) => {
+        const code = (error as { code?: string }).code ?? 'INTERNAL';
+        this.metrics.submissionsRejected.inc({ reason: code });
+        this.logger.warn({ subject, code, replied, err: error }, 'submission refused');
+      },
+    };
+    this.#subscriptions.push(
+      await bus.subscribe(s.submitAll, (msg) => handleSubmission(msg, submitDeps), {
+        queue: 'baton-submit',
+      }),
+    );
+    const answer = async (msg: Parameters<Parameters<Bus['subscribe']>[1]>[0]) => {
+      const encoding = msg.data.length > 0 ? detectEncoding(msg.data) : 'msgpack';
+      await msg.respond(encodeAs(encoding, this.status()));
+    };
+    this.#subscriptions.push(await bus.subscribe(s.status, answer));
+    this.#subscriptions.push(await bus.subscribe(s.statusOf(config.nodeId), answer));
+    this.#intake = await startStreamIntake(bus, config, submitDeps, this.logger);
+  }
+
+  async #whenRunning(supervisor: Actor<typeof supervisorMachine>): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      const check = () => {
+        const snap = supervisor.getSnapshot();
+        if (snap.matches('running')) return resolve();
+        if (snap.status !== 'active' || snap.matches('failed')) {
+          reject(new Error(`the node failed to start: ${snap.context.failure ?? snap.status}`));
+        }
+      };
+      const sub = supervisor.subscribe({ next: check, error: reject, complete: check });
+      check();
+      void this.#exit.finally(() => sub.unsubscribe());
+    });
+  }
+
+  /** This node's status: each actor's state and context summary. */
+  status(): NodeStatus {
+    const bus = this.#bus?.status();
+    const base = {
+      nodeId: this.config.nodeId,
+      groupId: this.config.groupId,
+      version: VERSION,
+      lifecycle: this.#lifecycle,
+      uptimeS: Math.round((Date.now() - this.#startedAt) / 1000),
+      bus: {
+        kind: bus?.kind ?? this.config.bus,
+        connected: bus?.connected ?? false,
+        reconnects: bus?.reconnects ?? 0,
+      },
+    };
+    if (!this.#supervisor) throw new Error('the node is not started');
+    return nodeStatus(this.#supervisor, base);
+  }
+
+  /**
+   * Graceful shutdown: stop taking submissions and claims, let in-flight
+   * tasks finish within `graceMs`, give the rest back without charging their
+   * attempt, publish a leaving heartbeat, close everything.
+   */
+  shutdown(graceMs: number = this.config.shutdownGraceMs): Promise<NodeExit> {
+    this.#shutdown ??= this.#drain(graceMs);
+    return this.#shutdown;
+  }
+
+  async #drain(graceMs: number): Promise<NodeExit> {
+    if (this.#lifecycle === 'running' || this.#lifecycle === 'starting')
+      this.#lifecycle = 'draining';
+    // The supervisor resigns the token first (a standby takes it at once),
+    // then drains the worker; meanwhile the node stops taking submissions.
+    const supervisor = this.#supervisor;
+    if (supervisor && supervisor.getSnapshot().status === 'active') {
+      supervisor.send({ type: 'SHUTDOWN', graceMs });
+    }
+    await Promise.all([
+      ...this.#subscriptions.splice(0).map((sub) => sub.unsubscribe().catch(() => undefined)),
+      this.#intake?.stop().catch(() => undefined),
+    ]);
+    const exit = supervisor ? await this.#exit : { status: 'stopped' as const, reason: null };
+    await this.#close();
+    return exit;
+  }
+
+  #ended(exit: SupervisorOutput): void {
+    this.#lifecycle = exit.status;
+    if (exit.status === 'failed') this.logger.error({ reason: exit.reason }, 'node failed');
+    this.#resolveExit(exit);
+    if (exit.status === 'failed') void this.#close();
+  }
+
+  async #close(): Promise<void> {
+    await Promise.all(
+      this.#subscriptions.splice(0).map((sub) => sub.unsubscribe().catch(() => undefined)),
+    );
+    await this.#intake?.stop().catch(() => undefined);
+    this.#intake = undefined;
+    await this.#http?.close().catch(() => undefined);
+    this.#http = undefined;
+    await this.#bus?.close().catch(() => undefined);
+    await this.#store?.close().catch(() => undefined);
+    await this.#control?.close().catch(() => undefined);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#lifecycle === 'created') return;
+    await this.shutdown();
+  }
+}
+
+/** Creates a node; the config is validated here (typed errors name the bad option). */
+export function createNode(options: NodeOptions, deps?: NodeDeps): BatonNode {
+  return new BatonNode(options, deps);
+}

@@ -1,0 +1,148 @@
+/**
+ * Scheduling with Ballerina's names (seed 001), cluster-wide and durable: a
+ * job is a task type plus payload, so each tick becomes a task with all of a
+ * task's guarantees. Intervals are seconds (decimals allowed), as in
+ * Ballerina. Ticks are fired by the group's token bearer only.
+ */
+import {
+  InvalidArgumentError,
+  type RetryConfig,
+  type Schedule,
+  type ScheduleStore,
+  type TaskPolicy,
+} from '@baton/store';
+
+/** What a tick runs: a task type and its payload and options. */
+export interface Job {
+  readonly type: string;
+  readonly payload?: unknown;
+  readonly queue?: string;
+  readonly priority?: number;
+  readonly maxAttempts?: number;
+}
+
+export interface JobOptions {
+  /** The job id (Ballerina's JobId). Scheduling an existing id returns it unchanged. @default a UUID */
+  readonly id?: string;
+  readonly retryConfig?: Partial<RetryConfig>;
+  readonly taskPolicy?: Partial<TaskPolicy>;
+}
+
+export interface RecurOptions extends JobOptions {
+  /** -1: unlimited. @default -1 */
+  readonly maxCount?: number;
+  readonly startTime?: Date | string;
+  readonly endTime?: Date | string;
+}
+
+export interface CronOptions extends RecurOptions {
+  /** An IANA time zone. @default 'UTC' */
+  readonly timeZone?: string;
+}
+
+export interface SchedulerApi {
+  /** Runs `job` once at `at` (which must be in the future). Returns the job id. */
+  scheduleOneTimeJob(job: Job, at: Date | string, options?: JobOptions): Promise<string>;
+  /**
+   * Runs `job` every `interval` seconds (decimals allowed), from `startTime`
+   * (or now), at most `maxCount` times, until `endTime`.
+   *
+   * @example
+   * await client.scheduler.scheduleJobRecurByFrequency({ type: 'report.build' }, 2.5, { maxCount: 10 });
+   */
+  scheduleJobRecurByFrequency(job: Job, interval: number, options?: RecurOptions): Promise<string>;
+  /** Runs `job` on a cron expression (five fields, or six with seconds), in a time zone. */
+  scheduleJobByCron(job: Job, expression: string, options?: CronOptions): Promise<string>;
+  unscheduleJob(id: string): Promise<void>;
+  pauseJob(id: string): Promise<void>;
+  resumeJob(id: string): Promise<void>;
+  pauseAllJobs(): Promise<number>;
+  resumeAllJobs(): Promise<number>;
+  /** The active jobs of the group (not paused, not finished). */
+  getRunningJobs(): Promise<Schedule[]>;
+  getJob(id: string): Promise<Schedule | null>;
+}
+
+function task(job: Job) {
+  return {
+    type: job.type,
+    ...(job.payload !== undefined ? { payload: job.payload } : {}),
+    ...(job.queue !== undefined ? { queue: job.queue } : {}),
+    ...(job.priority !== undefined ? { priority: job.priority } : {}),
+    ...(job.maxAttempts !== undefined ? { maxAttempts: job.maxAttempts } : {}),
+  } as Parameters<ScheduleStore['create']>[0]['task'];
+}
+
+function common(options: JobOptions) {
+  return {
+    ...(options.id !== undefined ? { id: options.id } : {}),
+    ...(options.retryConfig ? { retryConfig: options.retryConfig } : {}),
+    ...(options.taskPolicy ? { taskPolicy: options.taskPolicy } : {}),
+  };
+}
+
+function window(options: RecurOptions) {
+  return {
+    ...(options.maxCount !== undefined ? { maxCount: options.maxCount } : {}),
+    ...(options.startTime !== undefined ? { startTime: options.startTime } : {}),
+    ...(options.endTime !== undefined ? { endTime: options.endTime } : {}),
+  };
+}
+
+/** The scheduling API of a group over the schedule store; `poke` wakes the firer. */
+export function schedulerApi(
+  schedules: ScheduleStore,
+  groupId: string,
+  poke: () => void,
+): SchedulerApi {
+  const created = async (input: Parameters<ScheduleStore['create']>[0]) => {
+    const { schedule } = await schedules.create(input);
+    poke();
+    return schedule.id;
+  };
+  return {
+    scheduleOneTimeJob: (job, at, options = {}) =>
+      created({ groupId, task: task(job), trigger: { kind: 'once', at }, ...common(options) }),
+    async scheduleJobRecurByFrequency(job, interval, options = {}) {
+      if (typeof interval !== 'number' || !Number.isFinite(interval) || interval < 0.001) {
+        throw new InvalidArgumentError(
+          'interval',
+          'must be a number of seconds, at least 0.001',
+          interval,
+        );
+      }
+      return created({
+        groupId,
+        task: task(job),
+        trigger: { kind: 'interval', intervalMs: Math.round(interval * 1000), ...window(options) },
+        ...common(options),
+      });
+    },
+    scheduleJobByCron: (job, expression, options = {}) =>
+      created({
+        groupId,
+        task: task(job),
+        trigger: {
+          kind: 'cron',
+          expression,
+          ...(options.timeZone ? { timeZone: options.timeZone } : {}),
+          ...window(options),
+        },
+        ...common(options),
+      }),
+    unscheduleJob: (id) => schedules.unschedule(id),
+    pauseJob: async (id) => void (await schedules.pause(id)),
+    resumeJob: async (id) => {
+      await schedules.resume(id);
+      poke();
+    },
+    pauseAllJobs: () => schedules.pauseAll(groupId),
+    resumeAllJobs: async () => {
+      const n = await schedules.resumeAll(groupId);
+      poke();
+      return n;
+    },
+    getRunningJobs: () => schedules.getRunningJobs(groupId),
+    getJob: (id) => schedules.get(id),
+  };
+}

@@ -1,0 +1,235 @@
+/**
+ * The store as the worker sees it, with what the runtime adds on the way:
+ * metrics (durations, outcomes, stale writes) and task lifecycle events on
+ * `baton.<group>.events.task.<status>`. Events are published one message per
+ * store call (a batch of tasks), not one per task, to keep the hot path cheap.
+ */
+import type {
+  AttemptRef,
+  BatchOutcome,
+  ClaimRequest,
+  ClaimedTask,
+  CompletionRef,
+  CompletionWork,
+  FailOutcome,
+  FailRequest,
+  Json,
+  LeaseOutcome,
+  StorePort,
+  WriteOutcome,
+} from '@baton/actors';
+import type { TaskStatus, TaskStore } from '@baton/store';
+import type { BatonMetrics, LoopMonitor } from './observability/index.js';
+
+/** One task in a lifecycle event. */
+export interface TaskEventItem {
+  readonly id: string;
+  readonly type: string;
+  readonly attempt: number;
+}
+
+/** The body of a message on `events.task.<status>`. */
+export interface TaskEventMessage {
+  readonly status: TaskStatus;
+  readonly node: string;
+  readonly at: number;
+  readonly tasks: readonly TaskEventItem[];
+}
+
+export type EmitTaskEvent = (status: TaskStatus, tasks: readonly TaskEventItem[]) => void;
+
+interface Running {
+  readonly type: string;
+  readonly attempt: number;
+  readonly since: number;
+  /** A tick of a schedule (its idempotency key says so): its retry config and error policy apply. */
+  readonly scheduled: boolean;
+}
+
+/** What scheduled tasks add to a failure. */
+export interface ScheduledTaskHooks {
+  /** The schedule's retry delay for this attempt, if it has a retry config. */
+  retryDelayMs(taskId: string, attempt: number): Promise<number | undefined>;
+  /** The task of a tick was dead-lettered: apply the schedule's error policy. */
+  deadLettered(taskId: string): Promise<void>;
+}
+
+export class TrackedStore implements StorePort {
+  readonly #inner: TaskStore;
+  readonly #emit: EmitTaskEvent;
+  readonly #metrics: BatonMetrics;
+  readonly #loop: LoopMonitor;
+  readonly #running = new Map<string, Running>();
+  readonly #scheduled: ScheduledTaskHooks;
+
+  /**
+   * `loop` hears of the worker loop's progress: a claim that found work or a
+   * finished run is progress; an empty claim with nothing in flight is idle
+   * by choice.
+   */
+  constructor(
+    inner: TaskStore,
+    emit: EmitTaskEvent,
+    metrics: BatonMetrics,
+    loop: LoopMonitor,
+    scheduled: ScheduledTaskHooks,
+  ) {
+    this.#scheduled = scheduled;
+    this.#inner = inner;
+    this.#emit = emit;
+    this.#metrics = metrics;
+    this.#loop = loop;
+  }
+
+  /** Runs of this node that the store has not finished yet. */
+  get inFlight(): number {
+    return this.#running.size;
+  }
+
+  /** With `start: true` (the worker's claims), the tasks come back running. */
+  async claim(request: ClaimRequest & { start?: boolean }): Promise<readonly ClaimedTask[]> {
+    const t0 = performance.now();
+    const tasks = await this.#inner.claim(request);
+    this.#metrics.claimDuration.observe((performance.now() - t0) / 1000);
+    if (tasks.length === 0) {
+      if (this.#running.size === 0) this.#loop.idle();
+      else this.#loop.busy();
+      return tasks;
+    }
+    this.#loop.progress();
+    const now = performance.now();
+    for (const t of tasks) {
+      this.#running.set(t.id, {
+        type: t.type,
+        attempt: t.attempt,
+        since: now,
+        scheduled: t.idempotencyKey?.startsWith('schedule:') ?? false,
+      });
+    }
+    const items = tasks.map((t) => ({ id: t.id, type: t.type, attempt: t.attempt }));
+    this.#emit('claimed', items);
+    // A claim with `start` also started the runs: the `running` event of markRunning.
+    const started = items.filter((_, i) => tasks[i]!.status === 'running');
+    if (started.length > 0) this.#emit('running', started);
+    return tasks;
+  }
+
+  async markRunning(refs: readonly AttemptRef[]): Promise<readonly BatchOutcome[]> {
+    const outcomes = await this.#inner.markRunning(refs);
+    this.#settle(refs, outcomes, 'running', false);
+    return outcomes;
+  }
+
+  async completeMany(refs: readonly CompletionRef[]): Promise<readonly BatchOutcome[]> {
+    const outcomes = await this.#inner.completeMany(refs);
+    this.#settle(refs, outcomes, 'completed', true);
+    return outcomes;
+  }
+
+  async complete(
+    ref: AttemptRef,
+    options: { result?: Json; work?: CompletionWork },
+  ): Promise<WriteOutcome> {
+    const outcome = await this.#inner.complete(ref, {
+      ...(options.result !== undefined ? { result: options.result } : {}),
+      ...(options.work ? { work: options.work } : {}),
+    });
+    this.#settle([ref], [outcome], 'completed', true);
+    return outcome;
+  }
+
+  async fail(request: FailRequest): Promise<FailOutcome> {
+    const scheduled = this.#running.get(request.id)?.scheduled ?? false;
+    let effective = request;
+    if (scheduled && request.retryInMs === undefined) {
+      const delay = await this.#scheduled
+        .retryDelayMs(request.id, request.attempt)
+        .catch(() => undefined);
+      if (delay !== undefined) effective = { ...request, retryInMs: delay };
+    }
+    const outcome = await this.#inner.fail(effective);
+    this.#settle([request], [outcome], outcome.ok ? outcome.status : 'retry', true);
+    if (scheduled && outcome.ok && outcome.status === 'dead_letter') {
+      await this.#scheduled.deadLettered(request.id).catch(() => undefined);
+    }
+    return outcome;
+  }
+
+  async extendLease(ref: AttemptRef, leaseMs: number): Promise<LeaseOutcome> {
+    const outcome = await this.#inner.extendLease(ref, leaseMs);
+    if (!outcome.ok) this.#metrics.recordStaleWrite('attempt');
+    return outcome;
+  }
+
+  async finishCancelled(ref: AttemptRef): Promise<WriteOutcome> {
+    const outcome = await this.#inner.finishCancelled(ref);
+    this.#settle([ref], [outcome], 'cancelled', true);
+    return outcome;
+  }
+
+  async release(refs: readonly AttemptRef[], node: string): Promise<number> {
+    const n = await this.#inner.release(refs, node);
+    const items = refs.flatMap((r) => this.#take(r.id));
+    if (items.length > 0) this.#emit('pending', items);
+    return n;
+  }
+
+  async rescueExpired(options: {
+    node: string;
+    limit?: number;
+  }): Promise<readonly { id: string; status: string }[]> {
+    const rescued = await this.#inner.rescueExpired(options);
+    for (const status of ['retry', 'dead_letter'] as const) {
+      const ids = rescued.filter((r) => r.status === status);
+      if (ids.length > 0)
+        this.#emit(
+          status,
+          ids.map((r) => ({ id: r.id, type: '', attempt: 0 })),
+        );
+    }
+    return rescued;
+  }
+
+  #take(id: string): TaskEventItem[] {
+    const run = this.#running.get(id);
+    if (!run) return [];
+    this.#running.delete(id);
+    return [{ id, type: run.type, attempt: run.attempt }];
+  }
+
+  /** Records outcomes: metrics per task, one event for the batch, stale writes counted. */
+  #settle(
+    refs: readonly AttemptRef[],
+    outcomes: readonly (BatchOutcome | WriteOutcome | FailOutcome)[],
+    status: TaskStatus,
+    final: boolean,
+  ): void {
+    const items: TaskEventItem[] = [];
+    const now = performance.now();
+    if (final) this.#loop.progress();
+    refs.forEach((ref, i) => {
+      const outcome = outcomes[i];
+      if (!outcome) return;
+      if (!outcome.ok) {
+        if (outcome.reason === 'stale') this.#metrics.recordStaleWrite('attempt');
+        if (final) this.#running.delete(ref.id);
+        return;
+      }
+      const run = this.#running.get(ref.id);
+      const type = run?.type ?? '';
+      if (final) {
+        this.#running.delete(ref.id);
+        if (
+          status === 'completed' ||
+          status === 'retry' ||
+          status === 'dead_letter' ||
+          status === 'cancelled'
+        ) {
+          this.#metrics.recordOutcome(type, status, run ? (now - run.since) / 1000 : 0);
+        }
+      }
+      items.push({ id: ref.id, type, attempt: ref.attempt });
+    });
+    if (items.length > 0) this.#emit(status, items);
+  }
+}

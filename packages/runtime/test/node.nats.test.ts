@@ -1,0 +1,89 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { describeNats, useTestDatabase } from '@baton/testkit';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createNode, decodeMessage, type BatonNode, type NodeStatus } from '../src/index.js';
+
+const db = useTestDatabase();
+
+describeNats('a node on NATS', (natsUrl) => {
+  const group = `g${Math.random().toString(36).slice(2, 8)}`;
+  let node: BatonNode;
+  let nc: NatsConnection;
+  const seen: string[] = [];
+
+  beforeAll(async () => {
+    node = createNode({
+      groupId: group,
+      nodeId: 'n1',
+      database: { url: db.url, poolSize: 4 },
+      nats: { servers: natsUrl },
+      logLevel: 'silent',
+      http: false,
+      worker: { pollIntervalMs: 5000 },
+    });
+    node.handle<{ n: number }>('echo', async (ctx) => {
+      seen.push(String(ctx.payload.n));
+      return { n: ctx.payload.n * 2 };
+    });
+    await node.start();
+    nc = await connect({ servers: natsUrl });
+  });
+
+  afterAll(async () => {
+    await nc?.close();
+    await node?.shutdown(1000);
+  });
+
+  const request = async (subject: string, body: string | Uint8Array) => {
+    const msg = await nc.request(subject, body, { timeout: 5000 });
+    return JSON.parse(msg.string()) as Record<string, unknown>;
+  };
+
+  it('a JSON submission from a plain NATS client is acknowledged after the commit and runs', async () => {
+    const reply = await request(
+      `baton.${group}.submit.echo`,
+      JSON.stringify({ payload: { n: 21 } }),
+    );
+    expect(reply).toMatchObject({ ok: true, duplicate: false });
+    const id = reply.id as string;
+    expect(await node.client.get(id)).not.toBeNull(); // durable before the reply
+    await expect
+      .poll(async () => (await node.client.get(id))?.status, { timeout: 5000 })
+      .toBe('completed');
+    expect((await node.client.get(id))?.result).toEqual({ n: 42 });
+  });
+
+  it('malformed submissions get error replies naming the problem, nothing is stored, the node still serves', async () => {
+    const before = await node.client.counts();
+    const cases: [string, string, string][] = [
+      ['echo', '{not json', 'BAD_ENCODING'],
+      ['echo', '[1,2]', 'BAD_ENCODING'],
+      ['echo', JSON.stringify({ payload: 1, priority: 'high' }), 'INVALID_ARGUMENT'],
+      ['echo', JSON.stringify({ payload: 1, colour: 'red' }), 'INVALID_ARGUMENT'],
+      ['echo', JSON.stringify({ payload: 1, runAt: 'someday' }), 'INVALID_ARGUMENT'],
+      ['echo', JSON.stringify({ payload: 'x'.repeat(300_000) }), 'PAYLOAD_TOO_LARGE'],
+    ];
+    for (const [type, body, code] of cases) {
+      const reply = await request(`baton.${group}.submit.${type}`, body);
+      expect(reply, body.slice(0, 40)).toMatchObject({ ok: false, error: { code } });
+    }
+    const field = await request(`baton.${group}.submit.echo`, JSON.stringify({ maxAttempts: -3 }));
+    expect(field).toMatchObject({ ok: false, error: { field: 'maxAttempts' } });
+    expect(await node.client.counts()).toEqual(before);
+    const ok = await request(`baton.${group}.submit.echo`, JSON.stringify({ payload: { n: 1 } }));
+    expect(ok.ok).toBe(true);
+  });
+
+  it('the status subject shows the four actors with their states', async () => {
+    const msg = await nc.request(`baton.${group}.status.n1`, new Uint8Array(0), { timeout: 5000 });
+    const status = decodeMessage(msg.data) as NodeStatus;
+    expect(status.nodeId).toBe('n1');
+    expect(status.bus.kind).toBe('nats');
+    expect(status.actors.supervisor.state).toBe('running');
+    for (const name of ['worker', 'scheduler', 'watchdog'] as const) {
+      expect(status.actors[name], name).not.toBeNull();
+      expect(status.actors[name]!.status).toBe('active');
+    }
+    expect(status.actors.worker!.context).toMatchObject({ concurrency: 32 });
+  });
+});

@@ -1,0 +1,163 @@
+/**
+ * Every validation error of the scheduling issue (#5), through the client
+ * API a user calls (`node.client.scheduler`), with Ballerina's rules and
+ * typed errors naming the field: a one-time time not in the future, a
+ * `maxCount` neither -1 nor at least 1, a zero or negative interval, an end
+ * before the start, an unknown job id on pause, resume and unschedule.
+ * Nothing is written by a refused call.
+ */
+import { BatonError, InvalidArgumentError } from '@baton/store';
+import { useTestDatabase } from '@baton/testkit';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createNode, type BatonNode, type SchedulerApi } from '../src/index.js';
+
+const db = useTestDatabase();
+const group = `v${Math.random().toString(36).slice(2, 8)}`;
+let node: BatonNode;
+let api: SchedulerApi;
+let pool: pg.Pool;
+
+beforeAll(async () => {
+  pool = db.pool({ max: 1 });
+  node = createNode({
+    groupId: group,
+    nodeId: 'v1',
+    database: { url: db.url, poolSize: 3 },
+    logLevel: 'silent',
+    http: false,
+  });
+  await node.start();
+  api = node.client.scheduler;
+});
+afterAll(async () => {
+  await node?.shutdown(1000);
+});
+
+const job = { type: 'report.build' };
+const hour = 3_600_000;
+/** The call's outcome as a promise, whether it rejects or throws at once. */
+const attempt = <T>(call: () => Promise<T>): Promise<T> => Promise.resolve().then(call);
+
+async function expectInvalid(call: () => Promise<unknown>, field: string) {
+  const error: unknown = await attempt(call).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(error, `a refusal naming ${field}`).toBeInstanceOf(InvalidArgumentError);
+  expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', field });
+  expect((error as Error).message).toContain(field);
+}
+
+async function dbNow(): Promise<Date> {
+  const { rows } = await pool.query<{ now: Date }>('select now()');
+  return rows[0]!.now;
+}
+
+describe('scheduler API validation (Ballerina rules, typed errors naming the field)', () => {
+  it('a one-time job: its time must be in the future (on PostgreSQL clock)', async () => {
+    const now = await dbNow();
+    await expectInvalid(
+      () => api.scheduleOneTimeJob(job, new Date(now.getTime() - 1000)),
+      'trigger.at',
+    );
+    await expectInvalid(
+      () => api.scheduleOneTimeJob(job, new Date(now.getTime() - hour).toISOString()),
+      'trigger.at',
+    );
+    await expectInvalid(() => api.scheduleOneTimeJob(job, 'not a date'), 'trigger.at');
+    const ok = await api.scheduleOneTimeJob(job, new Date(now.getTime() + hour));
+    expect(await api.getJob(ok)).toMatchObject({ state: 'active', trigger: { kind: 'once' } });
+    await api.unscheduleJob(ok);
+  });
+
+  it('maxCount: -1 or at least 1 (interval and cron)', async () => {
+    for (const maxCount of [0, -2, -100, 1.5]) {
+      await expectInvalid(
+        () => api.scheduleJobRecurByFrequency(job, 1, { maxCount }),
+        'trigger.maxCount',
+      );
+      await expectInvalid(
+        () => api.scheduleJobByCron(job, '* * * * *', { maxCount }),
+        'trigger.maxCount',
+      );
+    }
+    for (const maxCount of [-1, 1]) {
+      const id = await api.scheduleJobRecurByFrequency(job, 1, { maxCount });
+      expect((await api.getJob(id))!.trigger).toMatchObject({ kind: 'interval', maxCount });
+      await api.unscheduleJob(id);
+    }
+  });
+
+  it('the interval (seconds): positive and finite', async () => {
+    for (const interval of [0, -1, -0.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      await expectInvalid(() => api.scheduleJobRecurByFrequency(job, interval), 'interval');
+    }
+    // Decimals are allowed (Ballerina's 2.5 s), stored in milliseconds.
+    const id = await api.scheduleJobRecurByFrequency(job, 2.5);
+    expect((await api.getJob(id))!.trigger).toMatchObject({ kind: 'interval', intervalMs: 2500 });
+    await api.unscheduleJob(id);
+  });
+
+  it('the end must come after the start (and not be past)', async () => {
+    const now = (await dbNow()).getTime();
+    const startTime = new Date(now + hour);
+    for (const endTime of [new Date(now + hour - 1), startTime]) {
+      await expectInvalid(
+        () => api.scheduleJobRecurByFrequency(job, 1, { startTime, endTime }),
+        'trigger.endTime',
+      );
+      await expectInvalid(
+        () => api.scheduleJobByCron(job, '*/5 * * * *', { startTime, endTime }),
+        'trigger.endTime',
+      );
+    }
+    await expectInvalid(
+      () => api.scheduleJobRecurByFrequency(job, 1, { endTime: new Date(now - 1000) }),
+      'trigger.endTime',
+    );
+    await expectInvalid(
+      () => api.scheduleJobRecurByFrequency(job, 1, { startTime: 'soon' }),
+      'trigger.startTime',
+    );
+  });
+
+  it('a cron expression and a time zone that croner does not accept', async () => {
+    await expectInvalid(() => api.scheduleJobByCron(job, '61 * * * *'), 'trigger.expression');
+    await expectInvalid(() => api.scheduleJobByCron(job, ''), 'trigger.expression');
+    await expectInvalid(
+      () => api.scheduleJobByCron(job, '* * * * *', { timeZone: 'Mars/Olympus' }),
+      'trigger.timeZone',
+    );
+  });
+
+  it('an unknown job id on pause, resume and unschedule: SCHEDULE_NOT_FOUND naming the id', async () => {
+    for (const call of [
+      (id: string) => api.pauseJob(id),
+      (id: string) => api.resumeJob(id),
+      (id: string) => api.unscheduleJob(id),
+    ]) {
+      const error: unknown = await attempt(() => call('no-such-job')).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(BatonError);
+      expect(error).toMatchObject({ code: 'SCHEDULE_NOT_FOUND', fields: { id: 'no-such-job' } });
+    }
+    // An unscheduled job is unknown from then on.
+    const id = await api.scheduleJobRecurByFrequency(job, 60);
+    await api.unscheduleJob(id);
+    await expect(api.pauseJob(id)).rejects.toMatchObject({ code: 'SCHEDULE_NOT_FOUND' });
+    await expect(api.unscheduleJob(id)).rejects.toMatchObject({ code: 'SCHEDULE_NOT_FOUND' });
+    expect(await api.getJob(id)).toBeNull();
+  });
+
+  it('a refused call writes nothing', async () => {
+    expect(await api.getRunningJobs()).toEqual([]);
+    const { rows } = await pool.query<{ n: number }>(
+      'select count(*)::int as n from baton.schedules where group_id = $1',
+      [group],
+    );
+    expect(rows[0]!.n).toBe(0);
+  });
+});
