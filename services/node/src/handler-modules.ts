@@ -1,0 +1,68 @@
+/**
+ * Loads the user's handler modules (the plugin model of seed 002): each
+ * module exports `handlers` (a map of task type to a function, or to
+ * `{ run, concurrency, timeoutMs }`), `services` (coordinated services that
+ * run on the token bearer only: name -> `{ trigger, execute }`), and/or
+ * `register(node)` for full control.
+ *
+ * @example
+ * // handlers.js
+ * export const handlers = {
+ *   'email.send': async (ctx) => { await send(ctx.payload); },
+ *   'report.build': { run: async (ctx) => build(ctx.payload), concurrency: 2, timeoutMs: 60_000 },
+ * };
+ */
+import { isAbsolute, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { BatonNode, HandlerFn, HandlerOptions, ServiceDefinition } from '@baton/runtime';
+
+type HandlerEntry = HandlerFn | (HandlerOptions & { run: HandlerFn });
+
+interface HandlerModule {
+  handlers?: Record<string, HandlerEntry>;
+  services?: Record<string, ServiceDefinition>;
+  register?: (node: BatonNode) => void | Promise<void>;
+  default?: HandlerModule;
+}
+
+/** Where a module name points: a path (relative to `cwd`) or a package name. */
+export function moduleSpecifier(name: string, cwd: string): string {
+  if (name.startsWith('.') || isAbsolute(name)) return pathToFileURL(resolve(cwd, name)).href;
+  return name;
+}
+
+export async function loadHandlerModules(
+  node: BatonNode,
+  names: readonly string[],
+  cwd: string,
+): Promise<number> {
+  let count = 0;
+  for (const name of names) {
+    let mod: HandlerModule;
+    try {
+      mod = (await import(moduleSpecifier(name, cwd))) as HandlerModule;
+    } catch (error) {
+      throw new Error(`BATON_HANDLERS: cannot load ${name}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    const m = mod.handlers || mod.services || mod.register ? mod : (mod.default ?? mod);
+    if (!m.handlers && !m.services && !m.register) {
+      throw new Error(`BATON_HANDLERS: ${name} exports none of "handlers", "services", "register"`);
+    }
+    for (const [serviceName, definition] of Object.entries(m.services ?? {})) {
+      node.service(serviceName, definition);
+      count++;
+    }
+    for (const [type, entry] of Object.entries(m.handlers ?? {})) {
+      if (typeof entry === 'function') node.handle(type, entry);
+      else {
+        const { run, ...options } = entry;
+        node.handle(type, run, options);
+      }
+      count++;
+    }
+    if (m.register) await m.register(node);
+  }
+  return count;
+}

@@ -1,0 +1,3 @@
+import { envTable } from './env-docs.js';
+
+process.stdout.write(`${envTable()}\n`);

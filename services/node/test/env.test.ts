@@ -1,0 +1,49 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { envTable } from '../src/env-docs.js';
+import { EnvError, optionsFromEnv, unknownVariables } from '../src/env.js';
+
+describe('the node environment', () => {
+  it('docs/configuration.md shows exactly the table of env.ts (regenerate with pnpm docs:env)', () => {
+    const page = readFileSync(new URL('../../../docs/configuration.md', import.meta.url), 'utf8');
+    expect(page).toContain(envTable());
+  });
+
+  it('maps variables to node options, with Ballerina names for the warm-backup settings', () => {
+    const { options, handlerModules } = optionsFromEnv({
+      DATABASE_URL: 'postgres://u:p@db:5432/x',
+      NATS_URL: 'nats://a:4222, nats://b:4222',
+      BATON_NODE_ID: 'n1',
+      BATON_GROUP: 'orders',
+      BATON_HANDLERS: './a.js,./b.js',
+      BATON_CONCURRENCY: '8',
+      BATON_QUEUE: 'emails',
+      BATON_HEARTBEAT_FREQUENCY: '0.2',
+      BATON_LIVENESS_CHECK_INTERVAL: '1.5',
+      BATON_DB_SSL: 'no-verify',
+    });
+    expect(handlerModules).toEqual(['./a.js', './b.js']);
+    expect(options).toMatchObject({
+      nodeId: 'n1',
+      groupId: 'orders',
+      nats: { servers: ['nats://a:4222', 'nats://b:4222'] },
+      worker: { concurrency: 8, queue: 'emails' },
+      warmBackup: { heartbeatFrequency: 0.2, livenessCheckInterval: 1.5 },
+      database: { url: 'postgres://u:p@db:5432/x', ssl: { rejectUnauthorized: false } },
+    });
+  });
+
+  it('bad values are refused naming the variable; unknown BATON_ variables are reported', () => {
+    expect(() => optionsFromEnv({})).toThrow(EnvError);
+    expect(() => optionsFromEnv({})).toThrow(/DATABASE_URL/);
+    expect(() =>
+      optionsFromEnv({ DATABASE_URL: 'postgres://x', BATON_CONCURRENCY: 'lots' }),
+    ).toThrow(/BATON_CONCURRENCY/);
+    expect(() => optionsFromEnv({ DATABASE_URL: 'postgres://x', BATON_DB_SSL: 'maybe' })).toThrow(
+      /BATON_DB_SSL/,
+    );
+    expect(unknownVariables({ BATON_CONCURENCY: '3', BATON_GROUP: 'g', HOME: '/' })).toEqual([
+      'BATON_CONCURENCY',
+    ]);
+  });
+});
