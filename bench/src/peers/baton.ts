@@ -1,0 +1,199 @@
+/**
+ * Baton as a runner of the side-by-side benchmarks, measured exactly like
+ * the peers: real node processes (createNode, as services/node composes it)
+ * driven over the harness's IPC protocol.
+ *
+ * - throughput: the tasks are enqueued in bulk (enqueueMany) on a fresh
+ *   database, then N node processes start; from the first handler start to
+ *   the first poll that sees no unfinished task;
+ * - latency: one node; each sample is submitted the way users do, a NATS (or
+ *   PostgreSQL-bus) request on `baton.<group>.submit.noop` whose reply comes
+ *   after the commit; the node process reports the handler start.
+ *
+ * Two runners: `baton` on NATS (NATS_URL, default nats://127.0.0.1:4222) and
+ * `baton (pg bus)` on PostgreSQL LISTEN/NOTIFY.
+ */
+import { randomBytes } from 'node:crypto';
+import type pg from 'pg';
+import { createNatsBus, createPostgresBus, encodeAs, VERSION, type Bus } from '@baton/runtime';
+import { createStore } from '@baton/store';
+import type { BatonWorkerConfig } from './baton.worker.js';
+import {
+  burnDown,
+  sequentialLatency,
+  type LatencyOptions,
+  type PeerRunner,
+  type ThroughputOptions,
+} from './harness.js';
+import { spawnWorkers, stopAll, type WorkerProcess } from './processes.js';
+
+const script = new URL('./baton.worker.ts', import.meta.url);
+const natsUrl = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+
+type Settings = Pick<BatonWorkerConfig, 'concurrency' | 'poolSize' | 'completionFlushMs'>;
+
+/** Overrides for tuning: BENCH_BATON_THROUGHPUT / BENCH_BATON_LATENCY, JSON settings. */
+const fromEnv = (name: string): Partial<Settings> =>
+  JSON.parse(process.env[name] ?? '{}') as Partial<Settings>;
+
+/**
+ * Throughput: 500 handlers at once per node (no-op handlers; graphile-worker
+ * gets its local queue of 500), otherwise the node's defaults. Latency: the
+ * node's defaults (worker.concurrency 32, poolSize 10, completionFlushMs 2).
+ */
+export const batonThroughputSettings: Settings = {
+  concurrency: 500,
+  poolSize: 10,
+  completionFlushMs: 2,
+  ...fromEnv('BENCH_BATON_THROUGHPUT'),
+};
+
+export const batonLatencySettings: Settings = {
+  concurrency: 32,
+  poolSize: 10,
+  completionFlushMs: 2,
+  ...fromEnv('BENCH_BATON_LATENCY'),
+};
+
+const suffix = () => randomBytes(3).toString('hex');
+
+/** Migrates Baton's schema on the fresh database; returns a store and a closer. */
+async function prepare(url: string) {
+  const store = createStore({ connection: { connectionString: url, max: 2 } });
+  store.pool.on('error', () => {});
+  await store.migrate();
+  return {
+    store,
+    query: <R extends pg.QueryResultRow>(sql: string, values?: unknown[]) =>
+      store.pool.query<R>(sql, values),
+    close: () => store.close(),
+  };
+}
+
+function workerConfigs(
+  url: string,
+  bus: 'nats' | 'postgres',
+  mode: 'throughput' | 'latency',
+  settings: Settings,
+) {
+  const groupId = `bench-${suffix()}`;
+  return {
+    groupId,
+    config: (i: number): BatonWorkerConfig => ({
+      url,
+      nats: bus === 'nats' ? natsUrl : null,
+      mode,
+      groupId,
+      nodeId: `bench-${i}-${suffix()}`,
+      ...settings,
+    }),
+  };
+}
+
+function throughput(bus: 'nats' | 'postgres') {
+  return async (opts: ThroughputOptions) => {
+    const { url, jobs, processes } = opts;
+    const { store, query, close } = await prepare(url);
+    let workers: WorkerProcess[] = [];
+    try {
+      const { config } = workerConfigs(url, bus, 'throughput', batonThroughputSettings);
+      const spawning = spawnWorkers('baton', script, processes, config);
+      spawning.catch(() => {});
+      for (let n = 0; n < jobs; n += 2000) {
+        await store.tasks.enqueueMany(
+          Array.from({ length: Math.min(2000, jobs - n) }, (_, i) => ({
+            type: 'noop',
+            payload: { i: n + i },
+          })),
+        );
+      }
+      await query('analyze baton.tasks');
+      workers = await spawning;
+      return await burnDown({
+        workers,
+        jobs,
+        remaining: async () =>
+          (
+            await query<{ n: number }>(
+              `select count(*)::int as n from baton.tasks
+                where status in ('pending', 'retry', 'claimed', 'running')`,
+            )
+          ).rows[0]!.n,
+      });
+    } finally {
+      await stopAll(workers);
+      await close();
+    }
+  };
+}
+
+async function openClientBus(kind: 'nats' | 'postgres', url: string): Promise<Bus> {
+  if (kind === 'nats') return createNatsBus({ servers: natsUrl, name: 'baton-bench-submitter' });
+  return createPostgresBus({ connectionString: url, poolSize: 2 });
+}
+
+function latency(bus: 'nats' | 'postgres') {
+  return async (opts: LatencyOptions) => {
+    const { url, samples, warmup } = opts;
+    const { query, close } = await prepare(url);
+    let workers: WorkerProcess[] = [];
+    let client: Bus | undefined;
+    try {
+      const { groupId, config } = workerConfigs(url, bus, 'latency', batonLatencySettings);
+      workers = await spawnWorkers('baton', script, 1, config);
+      const worker = workers[0]!;
+      worker.send({ type: 'go' });
+      await worker.waitFor('running', 30_000);
+      client = await openClientBus(bus, url);
+      const subject = `baton.${groupId}.submit.noop`;
+      const decoder = new TextDecoder();
+      return await sequentialLatency({
+        worker,
+        samples,
+        warmup,
+        submit: async (i) => {
+          const reply = await client!.request(subject, encodeAs('json', { payload: { i } }), {
+            timeoutMs: 5000,
+          });
+          const body = JSON.parse(decoder.decode(reply)) as
+            { ok: true; id: string } | { ok: false; error: { message: string } };
+          if (!body.ok) throw new Error(`submission refused: ${body.error.message}`);
+          return body.id;
+        },
+        isDone: async (id) =>
+          (await query<{ status: string }>('select status from baton.tasks where id = $1', [id]))
+            .rows[0]?.status === 'completed',
+      });
+    } finally {
+      await client?.close().catch(() => {});
+      await stopAll(workers);
+      await close();
+    }
+  };
+}
+
+const version = VERSION;
+
+export const baton: PeerRunner = {
+  name: 'baton',
+  version,
+  settings: {
+    bus: `nats (${natsUrl})`,
+    throughput: batonThroughputSettings,
+    latency: batonLatencySettings,
+  },
+  throughput: throughput('nats'),
+  latency: latency('nats'),
+};
+
+export const batonPgBus: PeerRunner = {
+  name: 'baton (pg bus)',
+  version,
+  settings: {
+    bus: 'postgres LISTEN/NOTIFY',
+    throughput: batonThroughputSettings,
+    latency: batonLatencySettings,
+  },
+  throughput: throughput('postgres'),
+  latency: latency('postgres'),
+};

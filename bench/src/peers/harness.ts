@@ -1,0 +1,155 @@
+/**
+ * The common harness of the side-by-side benchmarks: one `PeerRunner` per
+ * system (graphile-worker, pg-boss, and Baton when its runtime is ready),
+ * measured the same way in the same run.
+ *
+ * - throughput: `jobs` no-op jobs are enqueued on a fresh database, then
+ *   `processes` worker processes are started; tasks/s counts from the first
+ *   handler start (reported by the workers) to the moment a poll of the
+ *   database sees no unfinished job (every `pollMs`, 20 ms).
+ * - latency: one worker process; one job at a time, from just before the
+ *   submit call to the handler start (reported by the worker on the shared
+ *   clock), waiting for the job's completion in the database before the next.
+ *
+ * A runner owns its processes: it may spawn them with `spawnWorkers` and the
+ * protocol of `protocol.ts` (as the peers do), or start its own node
+ * processes any other way, as long as it reports the same measurements and
+ * stops everything it started before returning or throwing.
+ */
+import { now, sleep, type WorkerProcess } from './processes.js';
+import { percentile } from '../lib.js';
+
+export interface ThroughputOptions {
+  /** A fresh, empty database (the harness creates and drops it). */
+  readonly url: string;
+  readonly jobs: number;
+  readonly processes: number;
+}
+
+export interface ThroughputResult {
+  readonly jobs: number;
+  readonly processes: number;
+  /** From the first handler start to the last committed completion. */
+  readonly seconds: number;
+  readonly tasksPerSec: number;
+  /** Optional extra figures (e.g. the same interval from the peer's own timestamps). */
+  readonly detail?: Readonly<Record<string, number>>;
+}
+
+export interface LatencyOptions {
+  readonly url: string;
+  readonly samples: number;
+  readonly warmup: number;
+}
+
+export interface LatencyResult {
+  readonly samples: number;
+  readonly p50: number;
+  readonly p95: number;
+  readonly p99: number;
+  readonly max: number;
+  readonly mean: number;
+}
+
+/** One system under benchmark. Either measurement may be absent. */
+export interface PeerRunner {
+  readonly name: string;
+  /** Installed version, for the results file. */
+  readonly version: string;
+  /** The settings used, for the results file (what makes this "its best"). */
+  readonly settings: Readonly<Record<string, unknown>>;
+  /** Upper bounds on latency samples, for a runner whose samples are slow (polling). */
+  readonly latencyCap?: { readonly samples: number; readonly warmup: number };
+  throughput?(opts: ThroughputOptions): Promise<ThroughputResult>;
+  latency?(opts: LatencyOptions): Promise<LatencyResult>;
+}
+
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
+/**
+ * Sends `go` to every worker and measures the burn-down: from the earliest
+ * `started` message to the first poll where `remaining()` returns 0.
+ */
+export async function burnDown(opts: {
+  workers: readonly WorkerProcess[];
+  jobs: number;
+  remaining: () => Promise<number>;
+  pollMs?: number;
+  timeoutMs?: number;
+}): Promise<ThroughputResult> {
+  const { workers, jobs, remaining, pollMs = 20, timeoutMs = 180_000 } = opts;
+  const starts = workers.map((w) => w.waitFor('started', timeoutMs));
+  // A worker that never starts a job (the others took them all) is fine.
+  for (const p of starts) p.catch(() => {});
+  let firstStart = Infinity;
+  for (const p of starts) void p.then((m) => (firstStart = Math.min(firstStart, m.at)));
+  for (const w of workers) w.send({ type: 'go' });
+  const deadline = now() + timeoutMs;
+  let end: number;
+  for (;;) {
+    await sleep(pollMs);
+    const left = await remaining();
+    if (left === 0) {
+      end = now();
+      break;
+    }
+    if (now() > deadline) throw new Error(`burn-down timed out with ${left} of ${jobs} left`);
+  }
+  // The `started` messages may trail the last completion by an IPC hop.
+  await Promise.race([Promise.any(starts).catch(() => {}), sleep(1000)]);
+  if (!Number.isFinite(firstStart)) throw new Error('no worker reported a handler start');
+  const seconds = (end - firstStart) / 1000;
+  return {
+    jobs,
+    processes: workers.length,
+    seconds: round3(seconds),
+    tasksPerSec: Math.round(jobs / seconds),
+  };
+}
+
+/**
+ * Sequential submit -> handler start latency against one running worker
+ * (already sent `go` and `running`). `submit` returns the job id the worker
+ * will report; `isDone` tells whether that job's completion is committed.
+ */
+export async function sequentialLatency(opts: {
+  worker: WorkerProcess;
+  samples: number;
+  warmup: number;
+  submit: (i: number) => Promise<string>;
+  isDone: (id: string) => Promise<boolean>;
+  timeoutMs?: number;
+}): Promise<LatencyResult> {
+  const { worker, samples, warmup, submit, isDone, timeoutMs = 10_000 } = opts;
+  const latencies: number[] = [];
+  // The handler may start before `submit` returns: keep every report.
+  const seen = new Map<string, number>();
+  const off = worker.onMessage((m) => {
+    if (m.type === 'job') seen.set(m.id, m.at);
+  });
+  try {
+    for (let i = 0; i < warmup + samples; i++) {
+      const t0 = now();
+      const id = await submit(i);
+      const at = seen.get(id) ?? (await worker.waitFor('job', timeoutMs, (m) => m.id === id)).at;
+      seen.clear();
+      if (i >= warmup) latencies.push(at - t0);
+      const deadline = now() + timeoutMs;
+      while (!(await isDone(id))) {
+        if (now() > deadline) throw new Error(`job ${id} not completed within ${timeoutMs} ms`);
+        await sleep(1);
+      }
+    }
+  } finally {
+    off();
+  }
+  const r2 = (x: number) => Math.round(x * 100) / 100;
+  return {
+    samples: latencies.length,
+    p50: r2(percentile(latencies, 50)),
+    p95: r2(percentile(latencies, 95)),
+    p99: r2(percentile(latencies, 99)),
+    max: r2(Math.max(...latencies)),
+    mean: r2(latencies.reduce((a, b) => a + b, 0) / latencies.length),
+  };
+}
