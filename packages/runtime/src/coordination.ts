@@ -142,7 +142,12 @@ export function coordinatedService(
         logger,
         fenced: (work) => {
           const outcome = store.leadership.fenced({ groupId, term }, work);
-          void outcome.then((o) => !o.ok && metrics.recordStaleWrite('term'));
+          // Counting only: a rejection is the caller's to handle, and must not
+          // surface again here as an unhandled one (it would end the process).
+          outcome.then(
+            (o) => !o.ok && metrics.recordStaleWrite('term'),
+            () => undefined,
+          );
           return outcome;
         },
       });

@@ -10,4 +10,4 @@ export {
   type PostgresServer,
 } from './postgres.js';
 export { freePort, dockerAvailable } from './ports.js';
-export { NodeProcess, type ProcessExit } from './processes.js';
+export { NodeProcess, killNodesAfterEach, type ProcessExit } from './processes.js';

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { afterEach } from 'vitest';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
@@ -12,6 +13,8 @@ export interface ProcessExit {
 }
 
 const live = new Set<NodeProcess>();
+/** Every process started since the last killAll, exited ones included. */
+const started = new Set<NodeProcess>();
 
 /**
  * A real Baton node process (`services/node`), configured by environment
@@ -35,6 +38,7 @@ export class NodeProcess {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
     live.add(this);
+    started.add(this);
     const collect = (chunk: Buffer) => {
       for (const line of chunk.toString('utf8').split('\n')) if (line) this.output.push(line);
       if (this.output.length > 5000) this.output.splice(0, this.output.length - 5000);
@@ -91,8 +95,33 @@ export class NodeProcess {
     this.signal('SIGCONT');
   }
 
-  /** Stops every node process still running (for afterAll). */
+  /**
+   * The last lines of every process started since the last killAll, with how
+   * each ended: what a failed test prints to explain itself.
+   */
+  static report(lines = 40): string {
+    return [...started]
+      .map((p) => {
+        const state = p.#exit ? `exited ${JSON.stringify(p.#exit)}` : 'running';
+        return `--- ${p.name} (pid ${p.#child.pid}, ${state})\n${p.output.slice(-lines).join('\n')}`;
+      })
+      .join('\n');
+  }
+
+  /** Stops every node process still running (for afterEach/afterAll). */
   static async killAll(): Promise<void> {
     await Promise.all([...live].map((p) => (p.resume(), p.kill())));
+    started.clear();
   }
+}
+
+/**
+ * Registers an afterEach that stops every node process the test started and,
+ * when the test failed, prints each one's last lines and how it ended.
+ */
+export function killNodesAfterEach(): void {
+  afterEach(async (ctx) => {
+    if (ctx.task.result?.state === 'fail') console.error(NodeProcess.report());
+    await NodeProcess.killAll();
+  });
 }

@@ -1,7 +1,13 @@
 import { connect } from '@nats-io/transport-node';
-import { describeNats, NodeProcess, OwnedNatsServer, useTestDatabase } from '@baton/testkit';
+import {
+  describeNats,
+  killNodesAfterEach,
+  NodeProcess,
+  OwnedNatsServer,
+  useTestDatabase,
+} from '@baton/testkit';
 import type pg from 'pg';
-import { afterEach, beforeAll, describe, it } from 'vitest';
+import { beforeAll, describe, it } from 'vitest';
 import { createNatsBus } from '@baton/runtime';
 import { createEffectsTable, nodeEnv, waitFor } from './cluster.js';
 import { faultSuite } from './faults.suite.js';
@@ -26,9 +32,7 @@ describeNats('node processes under faults, on NATS', (natsUrl) => {
     beforeAll(async () => {
       pool = await createEffectsTable(db);
     });
-    afterEach(async () => {
-      await NodeProcess.killAll();
-    });
+    killNodesAfterEach();
 
     it('nats-server restarted under load: work resumes without restarting the nodes', async () => {
       await using server = await OwnedNatsServer.start();

@@ -4,9 +4,9 @@
  * (faults.postgres.test.ts). Submissions and status requests go through the
  * bus under test.
  */
-import { NodeProcess, type TestDatabase } from '@baton/testkit';
+import { NodeProcess, killNodesAfterEach, type TestDatabase } from '@baton/testkit';
 import type pg from 'pg';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { decodeMessage, encodeAs, type Bus, type NodeStatus } from '@baton/runtime';
 import { createEffectsTable, nodeEnv, waitFor } from './cluster.js';
 
@@ -26,9 +26,7 @@ export function faultSuite({ db, natsUrl, openBus }: FaultSuiteOptions): void {
     pool = await createEffectsTable(db);
     bus = await openBus();
   });
-  afterEach(async () => {
-    await NodeProcess.killAll();
-  });
+  killNodesAfterEach();
   afterAll(async () => {
     await bus?.close();
   });

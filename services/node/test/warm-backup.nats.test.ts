@@ -1,5 +1,11 @@
-import { describeNats, NodeProcess, OwnedNatsServer, useTestDatabase } from '@baton/testkit';
-import { afterEach, describe, expect, it } from 'vitest';
+import {
+  describeNats,
+  killNodesAfterEach,
+  NodeProcess,
+  OwnedNatsServer,
+  useTestDatabase,
+} from '@baton/testkit';
+import { describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { createEffectsTable, nodeEnv, waitFor } from './cluster.js';
 import { warmBackupSuite } from './warm-backup.suite.js';
@@ -12,9 +18,7 @@ describeNats('warm backup on NATS', (natsUrl) => {
   });
 
   describe('with NATS stopped', () => {
-    afterEach(async () => {
-      await NodeProcess.killAll();
-    });
+    killNodesAfterEach();
 
     it('failover still happens through PostgreSQL alone', async () => {
       const pool: pg.Pool = await createEffectsTable(db);

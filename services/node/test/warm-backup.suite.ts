@@ -4,9 +4,9 @@
  * nothing from a stale term commits. Runs on NATS and on the PostgreSQL bus.
  */
 import { existsSync } from 'node:fs';
-import { NodeProcess, type TestDatabase } from '@baton/testkit';
+import { NodeProcess, killNodesAfterEach, type TestDatabase } from '@baton/testkit';
 import type pg from 'pg';
-import { afterEach, beforeAll, expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
 import { createEffectsTable, nodeEnv, waitFor } from './cluster.js';
 
 export interface WarmBackupSuiteOptions {
@@ -25,9 +25,7 @@ export function warmBackupSuite({ db, natsUrl }: WarmBackupSuiteOptions): void {
   beforeAll(async () => {
     pool = await createEffectsTable(db);
   });
-  afterEach(async () => {
-    await NodeProcess.killAll();
-  });
+  killNodesAfterEach();
 
   const newGroup = () => `w${Math.random().toString(36).slice(2, 8)}`;
   const start = (group: string, ids: string[], extra: Record<string, string> = {}) =>
