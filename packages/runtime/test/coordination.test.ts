@@ -26,11 +26,11 @@ it("a service's fenced write whose connection dies rejects to the service alone:
     });
     node.service('dies', {
       trigger: { interval: 0.05 },
-      execute: async ({ fenced }) => {
+      execute: async (ctx) => {
         runs++;
         // The session ends under the fenced transaction, as when PostgreSQL
         // ends a paused process's idle transaction.
-        await fenced(async (tx) => {
+        await ctx.fenced(async (tx) => {
           await tx.query('select pg_terminate_backend(pg_backend_pid())');
         }).catch((error: Error) => caught.push(error));
       },
