@@ -30,9 +30,11 @@ it("a service's fenced write whose connection dies rejects to the service alone:
         runs++;
         // The session ends under the fenced transaction, as when PostgreSQL
         // ends a paused process's idle transaction.
-        await ctx.fenced(async (tx) => {
-          await tx.query('select pg_terminate_backend(pg_backend_pid())');
-        }).catch((error: Error) => caught.push(error));
+        await ctx
+          .fenced(async (tx) => {
+            await tx.query('select pg_terminate_backend(pg_backend_pid())');
+          })
+          .catch((error: Error) => caught.push(error));
       },
     });
     await node.start();

@@ -3,7 +3,6 @@ import { resolveNats } from './nats.js';
 import { ensureTemplate, resolvePostgres } from './postgres.js';
 import './provided.js';
 
-
 /**
  * Runs once per `vitest run`: finds (or starts) PostgreSQL and NATS, builds
  * the migrated template database, and hands their addresses to the tests.

@@ -57,7 +57,11 @@ export class NodeProcess {
         if (m.type === 'baton.ready') resolve({ nodeId: m.nodeId ?? name, http: m.http ?? null });
       });
       void this.exited.then((e) =>
-        reject(new Error(`${name} exited before it was ready (${JSON.stringify(e)}):\n${this.output.slice(-20).join('\n')}`)),
+        reject(
+          new Error(
+            `${name} exited before it was ready (${JSON.stringify(e)}):\n${this.output.slice(-20).join('\n')}`,
+          ),
+        ),
       );
     });
     this.ready.catch(() => undefined);
