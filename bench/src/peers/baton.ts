@@ -112,13 +112,13 @@ function throughput(bus: 'nats' | 'postgres') {
       return await burnDown({
         workers,
         jobs,
-        remaining: async () =>
+        unfinished: async () =>
           (
-            await query<{ n: number }>(
-              `select count(*)::int as n from baton.tasks
-                where status in ('pending', 'retry', 'claimed', 'running')`,
+            await query<{ any: boolean }>(
+              `select exists (select 1 from baton.tasks
+                where status in ('pending', 'retry', 'claimed', 'running')) as any`,
             )
-          ).rows[0]!.n,
+          ).rows[0]!.any,
       });
     } finally {
       await stopAll(workers);

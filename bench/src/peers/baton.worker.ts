@@ -2,7 +2,7 @@
  * Child process: one Baton node (createNode, the same composition as
  * services/node) with a `noop` handler that reports its starts to the
  * harness. `BENCH_BATON_CPU_PROF=1` is honoured by starting the bench with
- * `node --cpu-prof` flags in BENCH_BATON_EXEC_ARGV (see baton.ts).
+ * `node --cpu-prof` flags in BENCH_WORKER_EXEC_ARGV (see processes.ts).
  */
 import pg from 'pg';
 import { createNode, type BatonNode } from '@baton/runtime';
@@ -67,7 +67,13 @@ serveWorker({
       report(ctx.taskId);
     });
     await node.start();
+    const cpu0 = process.cpuUsage();
     return async () => {
+      // BENCH_BATON_CPU=1: this process's CPU time from start to stop.
+      if (process.env.BENCH_BATON_CPU === '1') {
+        const { user, system } = process.cpuUsage(cpu0);
+        console.error(`cpu: ${((user + system) / 1e6).toFixed(2)} s`);
+      }
       await node.shutdown(5000);
       if (counts.size > 0) {
         const rows = [...counts].sort((a, b) => b[1] - a[1]).slice(0, 25);

@@ -86,9 +86,12 @@ export async function throughput(opts: ThroughputOptions) {
     return await burnDown({
       workers,
       jobs,
-      remaining: async () =>
-        (await query<{ n: number }>('select count(*)::int as n from graphile_worker._private_jobs'))
-          .rows[0]!.n,
+      unfinished: async () =>
+        (
+          await query<{ any: boolean }>(
+            'select exists (select 1 from graphile_worker._private_jobs) as any',
+          )
+        ).rows[0]!.any,
     });
   } finally {
     await stopAll(workers);
