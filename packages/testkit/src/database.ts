@@ -64,10 +64,20 @@ export function useTestDatabase(): TestDatabase {
     const admin = new pg.Client({ connectionString: adminUrl });
     await admin.connect();
     try {
-      const { rows } = await admin.query<{ application_name: string; state: string }>(
-        `select application_name, state from pg_stat_activity where datname = $1`,
-        [name],
-      );
+      // A killed node process's backend lives on until its statement ends
+      // (a lock wait, say): give the connections of processes that are gone
+      // a few seconds to close. A pool left open in this process stays.
+      const open = () =>
+        admin.query<{ application_name: string; state: string; query: string }>(
+          `select application_name, state, left(query, 60) as query
+             from pg_stat_activity where datname = $1`,
+          [name],
+        );
+      let { rows } = await open();
+      for (let waited = 0; rows.length > 0 && waited < 3000; waited += 100) {
+        await new Promise((r) => setTimeout(r, 100));
+        ({ rows } = await open());
+      }
       if (failed) {
         console.warn(`[baton tests] kept database ${name} of a failed test for inspection: ${url}`);
         return;
@@ -76,7 +86,7 @@ export function useTestDatabase(): TestDatabase {
       if (rows.length > 0) {
         throw new Error(
           `${file} leaked ${rows.length} connection(s) to its database (${rows
-            .map((r) => `${r.application_name || 'unnamed'}:${r.state}`)
+            .map((r) => `${r.application_name || 'unnamed'}:${r.state}: ${r.query}`)
             .join(', ')})`,
         );
       }
