@@ -10,32 +10,12 @@ const TASK_COLUMNS = `id, type, queue, payload, status, priority, run_at, attemp
   idempotency_key, lease_owner, lease_expires_at, cancel_requested, last_error, result,
   created_at, claimed_at, started_at, finished_at`;
 
-export function taskSql(s: string) {
-  const t = `${s}.tasks`;
-  const h = `${s}.task_history`;
-  return {
-    columns: TASK_COLUMNS,
-
-    enqueue: `
-      insert into ${t} (type, queue, payload, priority, run_at, max_attempts, idempotency_key)
-      select i.type, i.queue, i.payload, i.priority,
-             coalesce(i.run_at, now() + i.delay_ms * interval '1 millisecond'),
-             i.max_attempts, i.idempotency_key
-        from unnest($1::text[], $2::text[], $3::jsonb[], $4::int[], $5::timestamptz[],
-                    $6::int[], $7::int[], $8::text[])
-             with ordinality as i(type, queue, payload, priority, run_at, delay_ms,
-                                  max_attempts, idempotency_key, ord)
-       order by i.ord
-      on conflict (idempotency_key) where idempotency_key is not null do nothing
-      returning id, idempotency_key`,
-
-    byIdempotencyKeys: `select id, idempotency_key from ${t} where idempotency_key = any($1::text[])`,
-
-    // Highest priority first, then earliest due, then oldest. Only rows in the
-    // partial claim index are visited; SKIP LOCKED lets claimers pass each other.
-    // With $6 (start) the claim also starts the runs: pending -> claimed -> running
-    // in one statement, for a worker that starts every task it claims at once.
-    claim: `
+// Highest priority first, then earliest due, then oldest. Only rows in the
+// partial claim index are visited; SKIP LOCKED lets claimers pass each other.
+// With $6 (start) the claim also starts the runs: pending -> claimed -> running
+// in one statement, for a worker that starts every task it claims at once.
+function claimSql(t: string, h: string, s: string, select: string): string {
+  return `
       with next as (
         select id from ${t}
          where status in ('pending', 'retry') and queue = $1 and run_at <= now()
@@ -61,7 +41,49 @@ export function taskSql(s: string) {
           from claimed
          where attempt > 1 and $6::boolean
       )
-      select ${TASK_COLUMNS} from claimed order by priority desc, run_at, id`,
+      ${select}`;
+}
+
+export function taskSql(s: string) {
+  const t = `${s}.tasks`;
+  const h = `${s}.task_history`;
+  return {
+    columns: TASK_COLUMNS,
+
+    enqueue: `
+      insert into ${t} (type, queue, payload, priority, run_at, max_attempts, idempotency_key)
+      select i.type, i.queue, i.payload, i.priority,
+             coalesce(i.run_at, now() + i.delay_ms * interval '1 millisecond'),
+             i.max_attempts, i.idempotency_key
+        from unnest($1::text[], $2::text[], $3::jsonb[], $4::int[], $5::timestamptz[],
+                    $6::int[], $7::int[], $8::text[])
+             with ordinality as i(type, queue, payload, priority, run_at, delay_ms,
+                                  max_attempts, idempotency_key, ord)
+       order by i.ord
+      on conflict (idempotency_key) where idempotency_key is not null do nothing
+      returning id, idempotency_key`,
+
+    byIdempotencyKeys: `select id, idempotency_key from ${t} where idempotency_key = any($1::text[])`,
+
+    // Highest priority first, then earliest due, then oldest. Only rows in the
+    // partial claim index are visited; SKIP LOCKED lets claimers pass each other.
+    // With $6 (start) the claim also starts the runs: pending -> claimed -> running
+    // in one statement, for a worker that starts every task it claims at once.
+    claim: claimSql(
+      t,
+      h,
+      s,
+      `select ${TASK_COLUMNS} from claimed order by priority desc, run_at, id`,
+    ),
+
+    // The worker's claim: always starts the runs, and returns only what a run
+    // needs (no timestamps to parse, no order: the batch starts at once).
+    claimRuns: claimSql(
+      t,
+      h,
+      s,
+      `select id, type, queue, payload, attempt, max_attempts, idempotency_key from claimed`,
+    ),
 
     markRunning: `
       with upd as (
@@ -84,6 +106,14 @@ export function taskSql(s: string) {
       update ${t} t
          set status = 'completed', finished_at = now(), result = r.result, lease_expires_at = null
         from unnest($1::bigint[], $2::int[], $3::jsonb[]) as r(id, attempt, result)
+       where t.id = r.id and t.attempt = r.attempt and t.status = 'running'
+      returning t.id`,
+
+    // The same for a batch whose results are all null (most tasks return nothing).
+    completeNoResults: `
+      update ${t} t
+         set status = 'completed', finished_at = now(), result = null, lease_expires_at = null
+        from unnest($1::bigint[], $2::int[]) as r(id, attempt)
        where t.id = r.id and t.attempt = r.attempt and t.status = 'running'
       returning t.id`,
 

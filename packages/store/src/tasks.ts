@@ -17,6 +17,7 @@ import {
   type ListFilter,
   type ListPage,
   type Outcome,
+  type RunnableTask,
   type StatusCounts,
   type Task,
   type TaskId,
@@ -96,6 +97,11 @@ interface TaskRow {
   started_at: Date | null;
   finished_at: Date | null;
 }
+
+type RunnableRow = Pick<
+  TaskRow,
+  'id' | 'type' | 'queue' | 'payload' | 'attempt' | 'max_attempts' | 'idempotency_key'
+>;
 
 function toTask(r: TaskRow): Task {
   return {
@@ -236,6 +242,35 @@ export class TaskStore {
     return rows.map(toTask);
   }
 
+  /**
+   * The worker's claim: up to `limit` due tasks, claimed and started
+   * (pending -> running) in one statement, returned with only what a run
+   * needs. Cheaper than `claim` (no timestamps to parse, no ordering of the
+   * result); the batch is in no particular order.
+   */
+  async claimRuns(opts: Omit<ClaimOptions, 'start'>): Promise<RunnableTask[]> {
+    const { rows } = await this.#pool.query<RunnableRow>(
+      this.#named('claimRuns', this.#sql.claimRuns, [
+        opts.queue ?? 'default',
+        opts.types ?? null,
+        opts.limit,
+        opts.owner,
+        opts.leaseMs,
+        true,
+      ]),
+    );
+    return rows.map((r): RunnableTask => ({
+      id: r.id,
+      type: r.type,
+      queue: r.queue,
+      payload: r.payload,
+      attempt: r.attempt,
+      maxAttempts: r.max_attempts,
+      idempotencyKey: r.idempotency_key,
+      status: 'running',
+    }));
+  }
+
   /** claimed -> running, for a batch of runs about to start. */
   async markRunning(refs: readonly AttemptRef[]): Promise<BatchOutcome[]> {
     if (refs.length === 0) return [];
@@ -303,13 +338,16 @@ export class TaskStore {
   /** running -> completed for a batch of runs, in one statement. */
   async completeMany(refs: readonly CompletionRef[]): Promise<BatchOutcome[]> {
     if (refs.length === 0) return [];
-    const { rows } = await this.#pool.query<{ id: string }>(
-      this.#named('complete', this.#sql.complete, [
-        refs.map((r) => r.id),
-        refs.map((r) => r.attempt),
-        refs.map((r) => JSON.stringify(r.result ?? null)),
-      ]),
-    );
+    const ids = refs.map((r) => r.id);
+    const attempts = refs.map((r) => r.attempt);
+    const query = refs.every((r) => r.result === undefined || r.result === null)
+      ? this.#named('completeNoResults', this.#sql.completeNoResults, [ids, attempts])
+      : this.#named('complete', this.#sql.complete, [
+          ids,
+          attempts,
+          refs.map((r) => JSON.stringify(r.result ?? null)),
+        ]);
+    const { rows } = await this.#pool.query<{ id: string }>(query);
     return this.#outcomes(refs, rows, 'completed');
   }
 

@@ -107,6 +107,18 @@ export interface ClaimOptions {
   readonly start?: boolean;
 }
 
+/** A task as the worker's claim returns it: claimed, started, and what its run needs. */
+export interface RunnableTask {
+  readonly id: TaskId;
+  readonly type: string;
+  readonly queue: string;
+  readonly payload: Json;
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  readonly idempotencyKey: string | null;
+  readonly status: 'running';
+}
+
 /** A run's fencing token: the task and the attempt the claim produced. */
 export interface AttemptRef {
   readonly id: TaskId;

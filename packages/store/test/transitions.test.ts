@@ -99,6 +99,68 @@ describe('legal transitions', () => {
     ]);
   });
 
+  it("the worker's claim (claimRuns) starts the runs and returns what they need; completeMany writes results, or none", async () => {
+    const { tasks } = ctx.store;
+    const a = await tasks.enqueue({ type: 't.runs', payload: { n: 1 }, maxAttempts: 4 });
+    const b = await tasks.enqueue({ type: 't.runs', payload: { n: 2 }, idempotencyKey: 'k-runs' });
+    const c = await tasks.enqueue({ type: 't.runs', payload: { n: 3 } });
+    const claimed = await tasks.claimRuns({ owner, types: ['t.runs'], limit: 3, leaseMs: 30_000 });
+    expect(claimed.sort((x, y) => Number(x.id) - Number(y.id))).toEqual([
+      {
+        id: a.id,
+        type: 't.runs',
+        queue: 'default',
+        payload: { n: 1 },
+        attempt: 1,
+        maxAttempts: 4,
+        idempotencyKey: null,
+        status: 'running',
+      },
+      {
+        id: b.id,
+        type: 't.runs',
+        queue: 'default',
+        payload: { n: 2 },
+        attempt: 1,
+        maxAttempts: 5,
+        idempotencyKey: 'k-runs',
+        status: 'running',
+      },
+      {
+        id: c.id,
+        type: 't.runs',
+        queue: 'default',
+        payload: { n: 3 },
+        attempt: 1,
+        maxAttempts: 5,
+        idempotencyKey: null,
+        status: 'running',
+      },
+    ]);
+    const row = (await tasks.get(a.id))!;
+    expect(row).toMatchObject({ status: 'running', leaseOwner: owner });
+    expect(row.startedAt).toEqual(row.claimedAt);
+    // A batch without results, then one with a result and a repeated (stale) completion.
+    expect(
+      await tasks.completeMany([
+        { id: a.id, attempt: 1 },
+        { id: b.id, attempt: 1, result: null },
+      ]),
+    ).toEqual([{ ok: true }, { ok: true }]);
+    expect(
+      await tasks.completeMany([
+        { id: c.id, attempt: 1, result: { n: 30 } },
+        { id: a.id, attempt: 1 },
+      ]),
+    ).toEqual([{ ok: true }, { ok: false, reason: 'stale' }]);
+    const done = await Promise.all([a, b, c].map((t) => tasks.get(t.id)));
+    expect(done.map((t) => [t!.status, t!.result])).toEqual([
+      ['completed', null],
+      ['completed', null],
+      ['completed', { n: 30 }],
+    ]);
+  });
+
   it('a non-retryable error dead-letters at once', async () => {
     const { tasks } = ctx.store;
     const { id } = await tasks.enqueue({ type: 't.fatal', maxAttempts: 5 });
