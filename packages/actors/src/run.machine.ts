@@ -28,6 +28,7 @@ import {
   type TaskHandler,
   type WriteOutcome,
 } from './ports.js';
+import { LazyAbortController } from './abort.js';
 import { NEVER_MS, messageOf } from './options.js';
 import { describeError, HandlerNotFoundError, isRetryable, RunTimeoutError } from './run.errors.js';
 
@@ -62,7 +63,7 @@ export interface RunSettledEvent {
 /** A handler the worker started inline, handed over to a run actor. */
 export interface AdoptedRun {
   readonly promise: Promise<Json>;
-  readonly controller: AbortController;
+  readonly controller: LazyAbortController;
   /** Transaction work the handler registered before the hand-over. */
   readonly work: CompletionWork | undefined;
   /** Time since the handler started, on the actor system's clock. */
@@ -89,7 +90,7 @@ type Write =
 
 interface RunContext extends RunInput {
   readonly ref: AttemptRef;
-  readonly controller: AbortController;
+  readonly controller: LazyAbortController;
   /** Time already spent before this actor (an adopted run); reset at the first lease extension. */
   elapsedMs: number;
   work: CompletionWork | undefined;
@@ -117,7 +118,7 @@ function failWrite(ctx: RunContext, error: unknown, timedOut: boolean): Write {
 }
 
 function abort(ctx: RunContext, reason: AbortReason): void {
-  if (!ctx.controller.signal.aborted) ctx.controller.abort(new RunAbortedError(reason, ctx.ref));
+  if (!ctx.controller.aborted) ctx.controller.abort(new RunAbortedError(reason, ctx.ref));
 }
 
 type WriteResult = WriteOutcome | FailOutcome;
@@ -134,7 +135,7 @@ export function handlerContext(
     readonly store: StorePort;
     readonly leaseMs: number;
     readonly logger: Logger;
-    readonly signal: AbortSignal;
+    readonly abort: { readonly signal: AbortSignal };
   },
   send: (event: RunEvent) => void,
 ): HandlerContext {
@@ -149,7 +150,9 @@ export function handlerContext(
     attempt: ref.attempt,
     maxAttempts: task.maxAttempts,
     token: ref,
-    signal: opts.signal,
+    get signal() {
+      return opts.abort.signal;
+    },
     logger: {
       info: (m, f) => log.info(m, { ...fields, ...f }),
       warn: (m, f) => log.warn(m, { ...fields, ...f }),
@@ -237,7 +240,7 @@ export const runMachine = setup({
   context: ({ input }) => ({
     ...input,
     ref: { id: input.task.id, attempt: input.task.attempt },
-    controller: input.adopted?.controller ?? new AbortController(),
+    controller: input.adopted?.controller ?? new LazyAbortController(),
     elapsedMs: input.adopted?.elapsedMs ?? 0,
     work: input.adopted?.work,
     write: undefined,
@@ -254,9 +257,8 @@ export const runMachine = setup({
             ? { adopted: context.adopted.promise }
             : {
                 handler: context.handler,
-                context: handlerContext(
-                  { ...context, signal: context.controller.signal },
-                  (event) => self.send(event),
+                context: handlerContext({ ...context, abort: context.controller }, (event) =>
+                  self.send(event),
                 ),
               },
         onDone: [

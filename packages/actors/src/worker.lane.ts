@@ -25,6 +25,7 @@
  */
 import type { AnyActorRef } from 'xstate';
 import type { ClaimedTask, CompletionWork, Json, StorePort, TaskHandler, Logger } from './ports.js';
+import { LazyAbortController } from './abort.js';
 import { callHandler, handlerContext, type RunEvent } from './run.machine.js';
 
 /** A run started inline by the worker. */
@@ -34,7 +35,7 @@ export interface LaneRun {
   readonly task: ClaimedTask;
   readonly handler: TaskHandler | undefined;
   readonly timeoutMs: number | undefined;
-  readonly controller: AbortController;
+  readonly controller: LazyAbortController;
   /** The handler's result (set once, right after the record is made). */
   promise: Promise<Json>;
   /** The claim round it started in (its check is that round's). */
@@ -92,7 +93,7 @@ export class Lane {
     },
   ): LaneRun {
     this.#worker = worker;
-    const controller = new AbortController();
+    const controller = new LazyAbortController();
     const ref = { id: opts.task.id, attempt: opts.task.attempt };
     // The record exists before the handler is called: it may register work at once.
     const run: LaneRun = {
@@ -116,7 +117,7 @@ export class Lane {
         store: opts.store,
         leaseMs: opts.leaseMs,
         logger: opts.logger,
-        signal: controller.signal,
+        abort: controller,
       },
       (event) => this.#route(run, event),
     );

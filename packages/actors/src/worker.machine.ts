@@ -10,6 +10,7 @@ import {
   fromPromise,
   raise,
   setup,
+  type DoneActorEvent,
   type ErrorActorEvent,
 } from 'xstate';
 import { claimRound, planClaims, type ClaimRoundInput, type ClaimRoundOutput } from './claim.js';
@@ -42,7 +43,15 @@ function isErrorEvent(event: WorkerEvent): event is ErrorActorEvent {
 
 const runKey = (ref: AttemptRef) => `run:${ref.id}:${ref.attempt}`;
 
-const inFlight = (ctx: WorkerContext) => Object.keys(ctx.runs).length;
+/** Completion writers are children `flush.<n>`. */
+const FLUSH_PREFIX = 'flush.';
+const flushNumber = (actorId: string) => Number(actorId.slice(FLUSH_PREFIX.length));
+
+function isFlushDone(event: WorkerEvent): event is DoneActorEvent<readonly BatchOutcome[]> {
+  return event.type.startsWith('xstate.done.actor.');
+}
+
+const inFlight = (ctx: WorkerContext) => ctx.runs.size;
 
 function runInput(context: WorkerContext, task: ClaimedTask): RunInput {
   const handler = context.handlers.lookup(task.type);
@@ -79,7 +88,7 @@ function adopt(runs: readonly LaneRun[]) {
     const now = context.config.now();
     for (const run of runs) {
       const elapsedMs = Math.max(0, now - run.startedAt);
-      if (run.actor || !context.runs[run.key]) continue;
+      if (run.actor || !context.runs.has(run.key)) continue;
       run.actor = spawn('run', {
         id: run.key,
         input: {
@@ -95,13 +104,29 @@ function adopt(runs: readonly LaneRun[]) {
 /** Inline runs among `keys` that have no actor yet. */
 function inlineRuns(context: WorkerContext, keys?: readonly string[]): LaneRun[] {
   const entries: (RunEntry | undefined)[] = keys
-    ? keys.map((k) => context.runs[k])
-    : Object.values(context.runs);
+    ? keys.map((k) => context.runs.get(k))
+    : [...context.runs.values()];
   const out: LaneRun[] = [];
   for (const entry of entries) if (entry?.lane && !entry.lane.actor) out.push(entry.lane);
   return out;
 }
 const freeSlots = (ctx: WorkerContext) => ctx.config.concurrency - inFlight(ctx);
+
+/** Successes not yet written: queued, and in the batches being written. */
+function pendingCompletions(ctx: WorkerContext): number {
+  let n = ctx.queuedCompletions.length;
+  for (const batch of ctx.flushing.values()) n += batch.length;
+  return n;
+}
+
+/**
+ * Every writer is busy and a full batch per writer waits behind them: claims
+ * pause until the writes catch up, so finished runs cannot pile up unwritten
+ * (and outlive their leases) when the database is slow.
+ */
+const completionsBehind = (ctx: WorkerContext) =>
+  ctx.flushing.size >= ctx.config.completionWriters &&
+  ctx.queuedCompletions.length >= ctx.config.completionBatchSize * ctx.config.completionWriters;
 
 export const workerMachine = setup({
   types: {
@@ -135,11 +160,13 @@ export const workerMachine = setup({
     closeTimeout: ({ context }) => context.config.closeTimeoutMs,
   },
   guards: {
-    hasCapacity: ({ context }) => freeSlots(context) > 0,
+    hasCapacity: ({ context }) => freeSlots(context) > 0 && !completionsBehind(context),
     shouldClaim: ({ context }) =>
-      (context.wakePending && freeSlots(context) > 0) ||
-      (context.backlog &&
-        freeSlots(context) >= Math.min(context.config.refillThreshold, context.config.concurrency)),
+      !completionsBehind(context) &&
+      ((context.wakePending && freeSlots(context) > 0) ||
+        (context.backlog &&
+          freeSlots(context) >=
+            Math.min(context.config.refillThreshold, context.config.concurrency))),
     forOurQueue: ({ context, event }) =>
       event.type !== 'WAKE' || event.queue === undefined || event.queue === context.config.queue,
     drainRequested: ({ context }) => context.drainRequested,
@@ -147,13 +174,16 @@ export const workerMachine = setup({
     hasQueuedCompletions: ({ context }) => context.queuedCompletions.length > 0,
     completionBatchFull: ({ context }) =>
       context.queuedCompletions.length >= context.config.completionBatchSize,
+    hasCompletionWriter: ({ context }) =>
+      context.queuedCompletions.length > 0 &&
+      context.flushing.size < context.config.completionWriters,
     completionsWritten: ({ context }) =>
-      context.queuedCompletions.length === 0 && context.flushingCompletions.length === 0,
+      context.queuedCompletions.length === 0 && context.flushing.size === 0,
     nothingToRelease: ({ context }) => context.toRelease.length === 0,
   },
   actions: {
     startRuns: enqueueActions(({ context, enqueue, self }, tasks: readonly ClaimedTask[]) => {
-      const runs = { ...context.runs };
+      const runs = new Map(context.runs);
       if (context.config.inlineRuns) {
         const batch = context.lane.nextBatch();
         const startedAt = context.config.now();
@@ -163,7 +193,13 @@ export const workerMachine = setup({
           const key = runKey(task);
           const lane = context.lane.start(self, { ...input, key, batch, startedAt });
           started.push(lane);
-          runs[key] = { id: task.id, attempt: task.attempt, type: task.type, actorId: key, lane };
+          runs.set(key, {
+            id: task.id,
+            attempt: task.attempt,
+            type: task.type,
+            actorId: key,
+            lane,
+          });
         }
         enqueue.assign({ runs });
         if (started.length > 0) {
@@ -173,21 +209,21 @@ export const workerMachine = setup({
       }
       for (const task of tasks) {
         const actorId = runKey(task);
-        runs[actorId] = { id: task.id, attempt: task.attempt, type: task.type, actorId };
+        runs.set(actorId, { id: task.id, attempt: task.attempt, type: task.type, actorId });
         enqueue.spawnChild('run', { id: actorId, input: runInput(context, task) });
       }
       enqueue.assign({ runs });
     }),
     settleInline: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'LANE.SETTLED') return;
-      let runs: Record<string, RunEntry> | undefined;
+      let runs: Map<string, RunEntry> | undefined;
       const completions: CompletionRef[] = [];
       const handOver: LaneRun[] = [];
       for (const run of event.runs) {
-        if (run.actor || context.runs[run.key]?.lane !== run) continue;
+        if (run.actor || context.runs.get(run.key)?.lane !== run) continue;
         if (run.settled?.ok && run.work === undefined) {
-          runs ??= { ...context.runs };
-          delete runs[run.key];
+          runs ??= new Map(context.runs);
+          runs.delete(run.key);
           completions.push({
             id: run.task.id,
             attempt: run.task.attempt,
@@ -199,14 +235,15 @@ export const workerMachine = setup({
         }
       }
       if (runs) {
-        enqueue.assign({ runs, queuedCompletions: [...context.queuedCompletions, ...completions] });
+        enqueue.assign({ runs, queuedCompletions: context.queuedCompletions.concat(completions) });
       }
       if (handOver.length > 0) enqueue.assign(adopt(handOver));
     }),
     settleRun: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'RUN.SETTLED') return;
       const key = runKey(event.ref);
-      const { [key]: _settled, ...runs } = context.runs;
+      const runs = new Map(context.runs);
+      runs.delete(key);
       const { outcome } = event;
       enqueue.assign({
         runs,
@@ -224,12 +261,13 @@ export const workerMachine = setup({
     forgetCrashedRun: enqueueActions(({ context, event, enqueue }) => {
       if (!isErrorEvent(event)) return;
       const key = event.actorId;
-      if (!context.runs[key]) return;
+      if (!context.runs.has(key)) return;
       context.logger.error('run crashed; its lease will expire', {
         run: key,
         error: messageOf(event.error),
       });
-      const { [key]: _crashed, ...runs } = context.runs;
+      const runs = new Map(context.runs);
+      runs.delete(key);
       enqueue.assign({
         runs,
         stats: { ...context.stats, writeErrors: context.stats.writeErrors + 1 },
@@ -238,7 +276,7 @@ export const workerMachine = setup({
     }),
     cancelRun: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'CANCEL') return;
-      const targets = Object.values(context.runs).filter((run) => run.id === event.taskId);
+      const targets = [...context.runs.values()].filter((run) => run.id === event.taskId);
       const inline = inlineRuns(
         context,
         targets.map((run) => run.actorId),
@@ -249,7 +287,42 @@ export const workerMachine = setup({
     abortRuns: enqueueActions(({ context, enqueue }) => {
       const inline = inlineRuns(context);
       if (inline.length > 0) enqueue.assign(adopt(inline));
-      for (const run of Object.values(context.runs)) enqueue.sendTo(run.actorId, { type: 'ABORT' });
+      for (const run of context.runs.values()) enqueue.sendTo(run.actorId, { type: 'ABORT' });
+    }),
+    /** Moves the next batch of queued successes to a new writer. */
+    startFlush: enqueueActions(({ context, enqueue }) => {
+      const size = context.config.completionBatchSize;
+      const refs = context.queuedCompletions.slice(0, size);
+      const seq = context.flushSeq + 1;
+      const flushing = new Map(context.flushing).set(seq, refs);
+      enqueue.assign({
+        queuedCompletions: context.queuedCompletions.slice(size),
+        flushing,
+        flushSeq: seq,
+      });
+      enqueue.spawnChild('completeMany', {
+        id: `${FLUSH_PREFIX}${seq}`,
+        input: { store: context.store, refs },
+      });
+    }),
+    flushWritten: assign(({ context, event }) => {
+      if (!isFlushDone(event)) return {};
+      const flushing = new Map(context.flushing);
+      flushing.delete(flushNumber(event.actorId));
+      return { flushing, stats: countCompletions(context.stats, event.output) };
+    }),
+    /** A failed write's batch goes back to the front of the queue. */
+    flushFailed: assign(({ context, event }) => {
+      if (!isErrorEvent(event)) return {};
+      const seq = flushNumber(event.actorId);
+      const refs = context.flushing.get(seq) ?? [];
+      const flushing = new Map(context.flushing);
+      flushing.delete(seq);
+      return {
+        flushing,
+        queuedCompletions: refs.concat(context.queuedCompletions),
+        stats: { ...context.stats, writeErrors: context.stats.writeErrors + 1 },
+      };
     }),
     logError: ({ context }, params: { message: string; error: unknown }) =>
       context.logger.error(params.message, {
@@ -267,14 +340,15 @@ export const workerMachine = setup({
       handlers: input.handlers,
       logger: input.logger ?? silentLogger,
       lane: new Lane(),
-      runs: {},
+      runs: new Map(),
       wakePending: false,
       backlog: false,
       claimErrors: 0,
       drainRequested: false,
       drainGraceMs: config.drainGraceMs,
       queuedCompletions: [],
-      flushingCompletions: [],
+      flushing: new Map(),
+      flushSeq: 0,
       toRelease: [],
       stats: {
         claimed: 0,
@@ -352,7 +426,7 @@ export const workerMachine = setup({
                 input: ({ context }) => ({
                   store: context.store,
                   config: context.config,
-                  plan: planClaims(context.config, context.handlers, Object.values(context.runs)),
+                  plan: planClaims(context.config, context.handlers, [...context.runs.values()]),
                 }),
                 onDone: {
                   target: 'idle',
@@ -457,56 +531,43 @@ export const workerMachine = setup({
     },
     completions: {
       initial: 'idle',
-      on: { 'COMPLETIONS.CLOSE': '.closed' },
+      on: {
+        'COMPLETIONS.CLOSE': '.closed',
+        'xstate.done.actor.flush.*': { actions: 'flushWritten' },
+        'xstate.error.actor.flush.*': {
+          target: '.retrying',
+          actions: [
+            'flushFailed',
+            {
+              type: 'logError',
+              params: ({ event }) => ({
+                message: 'completeMany failed; retrying',
+                error: isErrorEvent(event) ? event.error : undefined,
+              }),
+            },
+          ],
+        },
+      },
       states: {
         idle: { always: { guard: 'hasQueuedCompletions', target: 'collecting' } },
         collecting: {
-          always: { guard: 'completionBatchFull', target: 'flushing' },
-          after: { completionFlush: 'flushing' },
-        },
-        flushing: {
-          entry: assign(({ context }) =>
-            context.flushingCompletions.length > 0
-              ? {}
-              : {
-                  flushingCompletions: context.queuedCompletions.slice(
-                    0,
-                    context.config.completionBatchSize,
-                  ),
-                  queuedCompletions: context.queuedCompletions.slice(
-                    context.config.completionBatchSize,
-                  ),
-                },
-          ),
-          invoke: {
-            src: 'completeMany',
-            input: ({ context }) => ({ store: context.store, refs: context.flushingCompletions }),
-            onDone: {
-              target: 'idle',
-              actions: assign(({ context, event }) => ({
-                flushingCompletions: [],
-                stats: countCompletions(context.stats, event.output),
-              })),
-            },
-            onError: {
-              target: 'retrying',
-              actions: [
-                {
-                  type: 'logError',
-                  params: ({ event }) => ({
-                    message: 'completeMany failed; retrying',
-                    error: event.error,
-                  }),
-                },
-                assign(({ context }) => ({
-                  stats: { ...context.stats, writeErrors: context.stats.writeErrors + 1 },
-                })),
-              ],
-            },
+          always: {
+            guard: and(['completionBatchFull', 'hasCompletionWriter']),
+            target: 'idle',
+            actions: 'startFlush',
           },
+          after: { completionFlush: 'due' },
         },
-        retrying: { after: { flushRetry: 'flushing' } },
-        closed: { type: 'final' },
+        /** The batch is due; it goes as soon as a writer is free. */
+        due: {
+          always: { guard: 'hasCompletionWriter', target: 'idle', actions: 'startFlush' },
+        },
+        retrying: { after: { flushRetry: 'idle' } },
+        closed: {
+          type: 'final',
+          // A write still in flight at the close timeout may fail: counted, not retried.
+          on: { 'xstate.error.actor.flush.*': { actions: 'flushFailed' } },
+        },
       },
     },
   },
@@ -518,7 +579,8 @@ export function summarizeWorker(context: WorkerContext) {
     inFlight: inFlight(context),
     concurrency: context.config.concurrency,
     queue: context.config.queue,
-    pendingCompletions: context.queuedCompletions.length + context.flushingCompletions.length,
+    pendingCompletions: pendingCompletions(context),
+    completionWrites: context.flushing.size,
     ...context.stats,
   };
 }

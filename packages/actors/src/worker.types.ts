@@ -1,6 +1,6 @@
 /** The worker's types: its input (compiled once), context, events and counters. */
 import { intOption, optionalInt } from './options.js';
-import type { ErrorActorEvent } from 'xstate';
+import type { DoneActorEvent, ErrorActorEvent } from 'xstate';
 import type {
   AttemptRef,
   BatchOutcome,
@@ -36,6 +36,12 @@ export interface WorkerInput {
   readonly completionFlushMs?: number;
   /** A batch of this many completions is written at once. @default 500 */
   readonly completionBatchSize?: number;
+  /**
+   * Most completion batches being written at once (each on its own
+   * connection), so a slow write does not hold the next batch back. Claims
+   * pause while this many full batches wait behind them. @default 2
+   */
+  readonly completionWriters?: number;
   /** Timeout of handlers that set none. @default none */
   readonly defaultTimeoutMs?: number;
   /** Grace of a DRAIN that names none. @default 30000 */
@@ -84,6 +90,7 @@ export function compileWorkerConfig(input: WorkerInput): WorkerConfig {
     claimRetryMs: intOption('claimRetryMs', input.claimRetryMs, Math.min(100, pollIntervalMs)),
     completionFlushMs: intOption('completionFlushMs', input.completionFlushMs, 5, 0),
     completionBatchSize: intOption('completionBatchSize', input.completionBatchSize, 500),
+    completionWriters: intOption('completionWriters', input.completionWriters, 2),
     defaultTimeoutMs: optionalInt('defaultTimeoutMs', input.defaultTimeoutMs),
     drainGraceMs: intOption('drainGraceMs', input.drainGraceMs, 30_000, 0),
     closeTimeoutMs: intOption('closeTimeoutMs', input.closeTimeoutMs, 5000, 0),
@@ -125,7 +132,12 @@ export interface WorkerContext {
   readonly logger: Logger;
   /** The records of inline runs. */
   readonly lane: Lane;
-  runs: Record<string, RunEntry>;
+  /**
+   * The runs in flight, by key. Copied on write (a new Map per assign), so
+   * snapshots stay immutable; a Map because a batch adds or removes hundreds
+   * of keys, which a plain object handles badly.
+   */
+  runs: ReadonlyMap<string, RunEntry>;
   /** A wake-up arrived that no claim has answered yet. */
   wakePending: boolean;
   /** The last claim filled its limit: more work is likely waiting. */
@@ -133,8 +145,12 @@ export interface WorkerContext {
   claimErrors: number;
   drainRequested: boolean;
   drainGraceMs: number;
+  /** Successes waiting for a completion write. */
   queuedCompletions: CompletionRef[];
-  flushingCompletions: CompletionRef[];
+  /** The batches being written, by flush number. */
+  flushing: ReadonlyMap<number, readonly CompletionRef[]>;
+  /** The last flush number. */
+  flushSeq: number;
   toRelease: AttemptRef[];
   stats: WorkerStats;
 }
@@ -149,6 +165,7 @@ export type WorkerEvent =
   | { type: 'COMPLETIONS.CLOSE' }
   | RunSettledEvent
   | LaneEvent
+  | DoneActorEvent<readonly BatchOutcome[]>
   | ErrorActorEvent;
 
 /** Counts the outcome of a `completeMany`. */

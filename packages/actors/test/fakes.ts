@@ -137,8 +137,12 @@ export class FakeStore implements StorePort {
     });
   }
 
+  /** While set, completeMany calls wait for it (writes in flight). */
+  completeGate: Promise<void> | undefined;
+
   async completeMany(refs: readonly CompletionRef[]): Promise<BatchOutcome[]> {
     this.calls.completeMany.push([...refs]);
+    if (this.completeGate) await this.completeGate;
     this.#throw('completeMany');
     return refs.map((r) => {
       const t = this.#current(r, ['running']);

@@ -147,6 +147,46 @@ describe('worker: finishing runs', () => {
     expect(store.calls.completeMany.map((b) => b.length)).toEqual([2, 2]);
   });
 
+  it('writes up to completionWriters batches at once, and pauses claims while a full batch per writer waits', async () => {
+    const store = new FakeStore();
+    const ids = store.add(20);
+    let open!: () => void;
+    store.completeGate = new Promise((resolve) => (open = resolve));
+    const { actor, advance, stats } = startWorker(
+      store,
+      { t: quick },
+      { concurrency: 2, completionBatchSize: 2, completionWriters: 2 },
+    );
+    await advance(10);
+    await advance(10);
+    // Two writes in flight, two full batches queued behind them: no more claims.
+    expect(store.calls.completeMany.map((b) => b.length)).toEqual([2, 2]);
+    const claimed = stats().claimed;
+    expect(claimed).toBe(8);
+    expect(actor.getSnapshot().context.queuedCompletions).toHaveLength(4);
+    await advance(1000); // even the fallback poll does not claim
+    expect(stats().claimed).toBe(claimed);
+    store.completeGate = undefined;
+    open();
+    for (let i = 0; i < 20 && stats().completed < 20; i++) await advance(10);
+    expect(ids.map((id) => store.status(id))).toEqual(ids.map(() => 'completed'));
+    expect(stats()).toMatchObject({ claimed: 20, completed: 20, writeErrors: 0 });
+  });
+
+  it('a failed completion write goes back to the queue and is written on the retry: nothing lost', async () => {
+    const store = new FakeStore();
+    const ids = store.add(3);
+    store.failNext.set('completeMany', new Error('connection reset'));
+    const { advance, stats } = startWorker(store, { t: quick });
+    await advance(10);
+    expect(store.calls.completeMany).toHaveLength(1);
+    expect(stats()).toMatchObject({ completed: 0, writeErrors: 1 });
+    await advance(100); // the retry delay
+    await advance(10);
+    expect(store.calls.completeMany.map((b) => b.map((r) => r.id))).toEqual([ids, ids]);
+    expect(stats()).toMatchObject({ completed: 3, writeErrors: 1 });
+  });
+
   it('counts a completion refused as stale', async () => {
     const store = new FakeStore();
     const [id] = store.add(1);
@@ -223,7 +263,7 @@ describe('worker: finishing runs', () => {
     expect(store.calls.finishCancelled).toEqual([{ id, attempt: 1 }]);
     expect(store.status(id!)).toBe('cancelled');
     expect(stats().cancelled).toBe(1);
-    expect(actor.getSnapshot().context.runs).toEqual({});
+    expect(actor.getSnapshot().context.runs.size).toBe(0);
   });
 
   it('extends the lease every lease/3 and aborts when the extension reports a cancellation', async () => {
@@ -338,7 +378,7 @@ describe('worker: inline runs', () => {
     const { actor, advance, stats } = startWorker(store, { t: quick });
     await flush();
     expect(runActors(actor)).toEqual([]);
-    expect(actor.getSnapshot().context.runs).toEqual({});
+    expect(actor.getSnapshot().context.runs.size).toBe(0);
     await advance(10);
     expect(store.calls.completeMany.map((b) => b.map((r) => r.id))).toEqual([ids]);
     expect(stats()).toMatchObject({ claimed: 3, completed: 3 });
