@@ -89,7 +89,9 @@ export class TrackedStore implements StorePort {
   /** With `start: true` (the worker's claims), the tasks come back running. */
   async claim(request: ClaimRequest & { start?: boolean }): Promise<readonly ClaimedTask[]> {
     const t0 = performance.now();
-    const tasks = await this.#inner.claim(request);
+    const tasks = request.start
+      ? await this.#inner.claimRuns(request)
+      : await this.#inner.claim(request);
     this.#metrics.claimDuration.observe((performance.now() - t0) / 1000);
     if (tasks.length === 0) {
       if (this.#running.size === 0) this.#loop.idle();

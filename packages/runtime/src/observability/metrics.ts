@@ -186,6 +186,12 @@ export function createMetrics(options: MetricsOptions = {}): BatonMetrics {
     },
   });
 
+  /** The label children of recordOutcome, by outcome and type. */
+  const outcomeSeries = new Map<
+    string,
+    { completed: { inc(): void }; duration: { observe(value: number): void } }
+  >();
+
   const metrics: Omit<
     BatonMetrics,
     | 'recordOutcome'
@@ -287,11 +293,21 @@ export function createMetrics(options: MetricsOptions = {}): BatonMetrics {
   const result: BatonMetrics = {
     ...metrics,
     recordOutcome(type, status, durationSeconds) {
-      if (!OUTCOMES.includes(status))
-        throw new TypeError(`unknown task outcome: ${String(status)}`);
-      metrics.tasksCompleted.inc({ type, status });
+      const key = `${status}\u0000${type}`;
+      let series = outcomeSeries.get(key);
+      if (!series) {
+        if (!OUTCOMES.includes(status))
+          throw new TypeError(`unknown task outcome: ${String(status)}`);
+        // Label lookups hash the labels on every call; the hot path keeps the children.
+        series = {
+          completed: metrics.tasksCompleted.labels({ type, status }),
+          duration: metrics.taskDuration.labels({ type, status }),
+        };
+        outcomeSeries.set(key, series);
+      }
+      series.completed.inc();
       if (Number.isFinite(durationSeconds) && durationSeconds >= 0) {
-        metrics.taskDuration.observe({ type, status }, durationSeconds);
+        series.duration.observe(durationSeconds);
       }
       if (status === 'retry') metrics.taskRetries.inc({ type });
       if (status === 'dead_letter') metrics.tasksDeadLettered.inc({ type });
