@@ -305,24 +305,28 @@ export const workerMachine = setup({
         input: { store: context.store, refs },
       });
     }),
-    flushWritten: assign(({ context, event }) => {
-      if (!isFlushDone(event)) return {};
+    // A finished writer is stopped explicitly: a spawned child that is done
+    // stays among the worker's children until it is.
+    flushWritten: enqueueActions(({ context, event, enqueue }) => {
+      if (!isFlushDone(event)) return;
       const flushing = new Map(context.flushing);
       flushing.delete(flushNumber(event.actorId));
-      return { flushing, stats: countCompletions(context.stats, event.output) };
+      enqueue.assign({ flushing, stats: countCompletions(context.stats, event.output) });
+      enqueue.stopChild(event.actorId);
     }),
     /** A failed write's batch goes back to the front of the queue. */
-    flushFailed: assign(({ context, event }) => {
-      if (!isErrorEvent(event)) return {};
+    flushFailed: enqueueActions(({ context, event, enqueue }) => {
+      if (!isErrorEvent(event)) return;
       const seq = flushNumber(event.actorId);
       const refs = context.flushing.get(seq) ?? [];
       const flushing = new Map(context.flushing);
       flushing.delete(seq);
-      return {
+      enqueue.assign({
         flushing,
         queuedCompletions: refs.concat(context.queuedCompletions),
         stats: { ...context.stats, writeErrors: context.stats.writeErrors + 1 },
-      };
+      });
+      enqueue.stopChild(event.actorId);
     }),
     logError: ({ context }, params: { message: string; error: unknown }) =>
       context.logger.error(params.message, {

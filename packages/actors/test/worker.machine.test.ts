@@ -171,13 +171,15 @@ describe('worker: finishing runs', () => {
     for (let i = 0; i < 20 && stats().completed < 20; i++) await advance(10);
     expect(ids.map((id) => store.status(id))).toEqual(ids.map(() => 'completed'));
     expect(stats()).toMatchObject({ claimed: 20, completed: 20, writeErrors: 0 });
+    // Finished writers do not stay on as children.
+    expect(Object.keys(actor.getSnapshot().children)).toEqual([]);
   });
 
   it('a failed completion write goes back to the queue and is written on the retry: nothing lost', async () => {
     const store = new FakeStore();
     const ids = store.add(3);
     store.failNext.set('completeMany', new Error('connection reset'));
-    const { advance, stats } = startWorker(store, { t: quick });
+    const { actor, advance, stats } = startWorker(store, { t: quick });
     await advance(10);
     expect(store.calls.completeMany).toHaveLength(1);
     expect(stats()).toMatchObject({ completed: 0, writeErrors: 1 });
@@ -185,6 +187,7 @@ describe('worker: finishing runs', () => {
     await advance(10);
     expect(store.calls.completeMany.map((b) => b.map((r) => r.id))).toEqual([ids, ids]);
     expect(stats()).toMatchObject({ completed: 3, writeErrors: 1 });
+    expect(Object.keys(actor.getSnapshot().children)).toEqual([]);
   });
 
   it('counts a completion refused as stale', async () => {
