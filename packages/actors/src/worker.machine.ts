@@ -43,6 +43,13 @@ function isErrorEvent(event: WorkerEvent): event is ErrorActorEvent {
 
 const runKey = (ref: AttemptRef) => `run:${ref.id}:${ref.attempt}`;
 
+function withoutKey<V>(map: ReadonlyMap<string, V>, key: string): ReadonlyMap<string, V> {
+  if (!map.has(key)) return map;
+  const next = new Map(map);
+  next.delete(key);
+  return next;
+}
+
 /** Completion writers are children `flush.<n>`. */
 const FLUSH_PREFIX = 'flush.';
 const flushNumber = (actorId: string) => Number(actorId.slice(FLUSH_PREFIX.length));
@@ -52,6 +59,13 @@ function isFlushDone(event: WorkerEvent): event is DoneActorEvent<readonly Batch
 }
 
 const inFlight = (ctx: WorkerContext) => ctx.runs.size;
+
+/** Runs in flight and slots held for direct starts, by what they count against. */
+function occupied(ctx: WorkerContext): { readonly type: string }[] {
+  const out: { type: string }[] = [...ctx.runs.values()];
+  for (const type of ctx.reserved.values()) out.push({ type });
+  return out;
+}
 
 function runInput(context: WorkerContext, task: ClaimedTask): RunInput {
   const handler = context.handlers.lookup(task.type);
@@ -110,7 +124,8 @@ function inlineRuns(context: WorkerContext, keys?: readonly string[]): LaneRun[]
   for (const entry of entries) if (entry?.lane && !entry.lane.actor) out.push(entry.lane);
   return out;
 }
-const freeSlots = (ctx: WorkerContext) => ctx.config.concurrency - inFlight(ctx);
+const freeSlots = (ctx: WorkerContext) =>
+  ctx.config.concurrency - inFlight(ctx) - ctx.reserved.size;
 
 /** Successes not yet written: queued, and in the batches being written. */
 function pendingCompletions(ctx: WorkerContext): number {
@@ -170,6 +185,16 @@ export const workerMachine = setup({
     forOurQueue: ({ context, event }) =>
       event.type !== 'WAKE' || event.queue === undefined || event.queue === context.config.queue,
     drainRequested: ({ context }) => context.drainRequested,
+    /** A direct start fits: a free slot, the type's own limit, writes keeping up. */
+    canReserve: ({ context, event }) => {
+      if (event.type !== 'DIRECT.RESERVE' || context.drainRequested) return false;
+      if (freeSlots(context) <= 0 || completionsBehind(context)) return false;
+      const handler = context.handlers.lookup(event.taskType);
+      if (!handler) return false;
+      if (handler.concurrency === undefined) return true;
+      const busy = occupied(context).filter((r) => r.type === event.taskType).length;
+      return busy < handler.concurrency;
+    },
     noRuns: ({ context }) => inFlight(context) === 0,
     hasQueuedCompletions: ({ context }) => context.queuedCompletions.length > 0,
     completionBatchFull: ({ context }) =>
@@ -351,6 +376,7 @@ export const workerMachine = setup({
       drainRequested: false,
       drainGraceMs: config.drainGraceMs,
       queuedCompletions: [],
+      reserved: new Map(),
       flushing: new Map(),
       flushSeq: 0,
       toRelease: [],
@@ -393,6 +419,22 @@ export const workerMachine = setup({
     },
     'xstate.error.actor.*': { actions: 'forgetCrashedRun' },
     CANCEL: { actions: 'cancelRun' },
+    // A direct start's task is stored running and leased to this node: it runs
+    // here whatever the intake is doing (a drain waits for it like any run).
+    'DIRECT.STARTED': {
+      actions: [
+        { type: 'startRuns', params: ({ event }) => [event.task] },
+        assign(({ context, event }) => ({
+          reserved: withoutKey(context.reserved, event.key),
+          stats: { ...context.stats, claimed: context.stats.claimed + 1 },
+        })),
+      ],
+    },
+    'DIRECT.RELEASE': {
+      actions: assign(({ context, event }) => ({
+        reserved: withoutKey(context.reserved, event.key),
+      })),
+    },
   },
   output: ({ context }) => context.stats,
   states: {
@@ -402,6 +444,12 @@ export const workerMachine = setup({
         accepting: {
           on: {
             WAKE: { guard: 'forOurQueue', actions: assign({ wakePending: true }) },
+            'DIRECT.RESERVE': {
+              guard: 'canReserve',
+              actions: assign(({ context, event }) => ({
+                reserved: new Map(context.reserved).set(event.key, event.taskType),
+              })),
+            },
             DRAIN: {
               actions: assign({
                 drainRequested: true,
@@ -430,7 +478,7 @@ export const workerMachine = setup({
                 input: ({ context }) => ({
                   store: context.store,
                   config: context.config,
-                  plan: planClaims(context.config, context.handlers, [...context.runs.values()]),
+                  plan: planClaims(context.config, context.handlers, occupied(context)),
                 }),
                 onDone: {
                   target: 'idle',
@@ -583,6 +631,7 @@ export function summarizeWorker(context: WorkerContext) {
     inFlight: inFlight(context),
     concurrency: context.config.concurrency,
     queue: context.config.queue,
+    reserved: context.reserved.size,
     pendingCompletions: pendingCompletions(context),
     completionWrites: context.flushing.size,
     ...context.stats,

@@ -4,6 +4,7 @@ import type { DoneActorEvent, ErrorActorEvent } from 'xstate';
 import type {
   AttemptRef,
   BatchOutcome,
+  ClaimedTask,
   CompletionRef,
   HandlerRegistry,
   Logger,
@@ -145,6 +146,8 @@ export interface WorkerContext {
   claimErrors: number;
   drainRequested: boolean;
   drainGraceMs: number;
+  /** Slots held for direct starts, by key: the task type. */
+  reserved: ReadonlyMap<string, string>;
   /** Successes waiting for a completion write. */
   queuedCompletions: CompletionRef[];
   /** The batches being written, by flush number. */
@@ -163,6 +166,17 @@ export type WorkerEvent =
   /** Stop claiming; let runs finish within `graceMs`, then abort and release the rest. */
   | { type: 'DRAIN'; graceMs?: number }
   | { type: 'COMPLETIONS.CLOSE' }
+  /**
+   * Direct start (a task submitted to this node, started on it without a
+   * claim): hold a slot for a run of `taskType` under `key`. Granted only
+   * while accepting work with a slot free within every limit; the caller
+   * reads `context.reserved` to learn whether it was.
+   */
+  | { type: 'DIRECT.RESERVE'; key: string; taskType: string }
+  /** The held slot's task was stored running and leased to this node: run it. */
+  | { type: 'DIRECT.STARTED'; key: string; task: ClaimedTask }
+  /** The held slot is not needed (stored pending, a duplicate, or the write failed). */
+  | { type: 'DIRECT.RELEASE'; key: string }
   | RunSettledEvent
   | LaneEvent
   | DoneActorEvent<readonly BatchOutcome[]>

@@ -412,3 +412,67 @@ describe('worker: inline runs', () => {
     expect(runActors(actor).sort()).toEqual(ids.map((id) => `run:${id}:1`).sort());
   });
 });
+
+describe('worker: direct starts (a task stored running by the node it was submitted to)', () => {
+  /** Stores a task running and leased to n1, as a direct-start insert does. */
+  function storeRunning(store: FakeStore, type = 't') {
+    const [id] = store.add(1, type);
+    const t = store.tasks.get(id!)!;
+    t.status = 'running';
+    t.attempt = 1;
+    return { id: t.id, type, queue: t.queue, payload: t.payload, attempt: 1, maxAttempts: 3 };
+  }
+
+  it('holds a slot on DIRECT.RESERVE, runs the task on DIRECT.STARTED, and completes it in a batch', async () => {
+    const store = new FakeStore();
+    const { actor, advance, stats } = startWorker(store, { t: quick });
+    await flush();
+    actor.send({ type: 'DIRECT.RESERVE', key: 'k1', taskType: 't' });
+    expect([...actor.getSnapshot().context.reserved]).toEqual([['k1', 't']]);
+    const task = storeRunning(store);
+    actor.send({ type: 'DIRECT.STARTED', key: 'k1', task });
+    expect(actor.getSnapshot().context.reserved.size).toBe(0);
+    await advance(10);
+    expect(store.status(task.id)).toBe('completed');
+    expect(store.calls.completeMany.map((b) => b.map((r) => r.id))).toEqual([[task.id]]);
+    expect(stats()).toMatchObject({ claimed: 1, completed: 1 });
+  });
+
+  it('refuses a reservation without a free slot, over the type limit, for an unknown type, or while draining', async () => {
+    const store = new FakeStore();
+    const limited = new GatedHandler({ concurrency: 1 });
+    const { actor } = startWorker(store, { t: quick, limited }, { concurrency: 2 });
+    await flush();
+    const reserve = (key: string, taskType: string) => {
+      actor.send({ type: 'DIRECT.RESERVE', key, taskType });
+      return actor.getSnapshot().context.reserved.has(key);
+    };
+    expect(reserve('a', 'limited')).toBe(true);
+    expect(reserve('b', 'limited')).toBe(false); // its own limit
+    expect(reserve('c', 'nobody-handles-this')).toBe(false);
+    expect(reserve('d', 't')).toBe(true);
+    expect(reserve('e', 't')).toBe(false); // concurrency 2: both slots held
+    actor.send({ type: 'DIRECT.RELEASE', key: 'd' });
+    expect(reserve('f', 't')).toBe(true);
+    actor.send({ type: 'DIRECT.RELEASE', key: 'f' });
+    actor.send({ type: 'DRAIN' });
+    expect(reserve('g', 't')).toBe(false);
+  });
+
+  it('claims only what held slots leave free', async () => {
+    const store = new FakeStore();
+    const gated = new GatedHandler();
+    const { actor } = startWorker(store, { t: gated }, { concurrency: 3 });
+    await flush();
+    actor.send({ type: 'DIRECT.RESERVE', key: 'k', taskType: 't' });
+    store.add(5);
+    actor.send({ type: 'WAKE' });
+    await flush();
+    expect(store.calls.claim.at(-1)!.limit).toBe(2);
+    expect(gated.started).toHaveLength(2);
+    actor.send({ type: 'DIRECT.STARTED', key: 'k', task: storeRunning(store) });
+    await flush();
+    expect(gated.started).toHaveLength(3);
+    expect(gated.maxRunning).toBe(3);
+  });
+});

@@ -3,7 +3,7 @@
  * PostgreSQL LISTEN/NOTIFY), and the JetStream submission intake on NATS.
  */
 import type { Pool } from 'pg';
-import type { EnqueueInput, EnqueueResult } from '@baton/store';
+import type { SubmitHandlerDeps } from './submit.js';
 import type { Bus } from './bus/bus.js';
 import { decodeSubmission } from './bus/codec.js';
 import { consumeStream } from './bus/jetstream.consume.js';
@@ -39,12 +39,7 @@ export interface StreamIntake {
   stop(): Promise<void>;
 }
 
-interface IntakeDeps {
-  readonly enqueue: (input: EnqueueInput<unknown>) => Promise<EnqueueResult>;
-  readonly maxBodyBytes: number;
-  readonly accepted: (input: EnqueueInput<unknown>, result: EnqueueResult) => void;
-  readonly rejected: (error: unknown, replied: boolean, subject: string) => void;
-}
+type IntakeDeps = Omit<SubmitHandlerDeps, 'typeOf'>;
 
 /**
  * On NATS, submissions published to the group's JetStream stream

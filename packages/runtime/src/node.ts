@@ -3,9 +3,14 @@
  * supervisor (with worker, scheduler and watchdog) started, and the node's
  * own subjects served: submission, status. `await using` shuts it down.
  */
-import { createActor, type Actor } from 'xstate';
+import { createActor, type Actor, type ActorRef, type SnapshotFrom } from 'xstate';
 import pkg from '../package.json' with { type: 'json' };
-import { supervisorMachine, type SupervisorOutput } from '@baton/actors';
+import {
+  supervisorMachine,
+  type SupervisorOutput,
+  type WorkerEvent,
+  type workerMachine,
+} from '@baton/actors';
 import { createScheduleStore, createStore, type Store, type TaskStatus } from '@baton/store';
 import type { Bus, BusSubscription } from './bus/bus.js';
 import { encodeAs, detectEncoding, encodeMessage } from './bus/codec.js';
@@ -21,7 +26,7 @@ import {
 } from './coordination.js';
 import { scheduleCalendar } from './schedule/spec.js';
 import { schedulerApi } from './schedules.js';
-import { EnqueueBatcher } from './enqueue-batcher.js';
+import { EnqueueBatcher, type DirectStarts } from './enqueue-batcher.js';
 import { compileConfig, type CompiledConfig, type NodeOptions } from './config.js';
 import { Handlers, type HandlerFn, type HandlerOptions } from './handlers.js';
 import {
@@ -384,14 +389,15 @@ export class BatonNode implements AsyncDisposable {
       if (queue === config.worker.queue) this.#supervisor?.send({ type: 'WAKE', queue });
       this.#supervisor?.send({ type: 'TASKS_SUBMITTED', queue, count: 1 });
     };
-    const batcher = new EnqueueBatcher(store.tasks);
+    const batcher = new EnqueueBatcher(store.tasks, { direct: this.#directStarts() });
     const submitDeps = {
       typeOf: (subject: string) => s.typeOf(subject),
       enqueue: (input: Parameters<Store['tasks']['enqueue']>[0]) => batcher.enqueue(input),
       maxBodyBytes: Math.min(bus.status().maxPayload, config.maxPayloadBytes + 64 * 1024),
-      accepted: (input: { type: string; queue?: string }) => {
+      accepted: (input: { type: string; queue?: string }, result: { started?: boolean }) => {
         this.metrics.tasksEnqueued.inc({ type: input.type });
-        accepted(input.queue ?? 'default');
+        // A direct start is already running here: nobody needs waking.
+        if (!result.started) accepted(input.queue ?? 'default');
       },
       rejected: (error: unknown, replied: boolean, subject: string) => {
         const code = (error as { code?: string }).code ?? 'INTERNAL';
@@ -411,6 +417,38 @@ export class BatonNode implements AsyncDisposable {
     this.#subscriptions.push(await bus.subscribe(s.status, answer));
     this.#subscriptions.push(await bus.subscribe(s.statusOf(config.nodeId), answer));
     this.#intake = await startStreamIntake(bus, config, submitDeps, this.logger);
+  }
+
+  /**
+   * Direct starts of submissions (see EnqueueBatcher): only for this node's
+   * queue, due at once, while running, and within the worker's limits (the
+   * worker decides, holding the slot under a key until the write is done).
+   */
+  #directStarts(): DirectStarts {
+    const { config } = this;
+    let seq = 0;
+    const worker = () =>
+      this.#supervisor?.getSnapshot().children.worker as
+        ActorRef<SnapshotFrom<typeof workerMachine>, WorkerEvent> | undefined;
+    return {
+      start: { owner: config.nodeId, leaseMs: config.worker.leaseMs, queue: config.worker.queue },
+      reserve: (input) => {
+        if ((input.queue ?? 'default') !== config.worker.queue) return undefined;
+        if (input.runAt !== undefined || input.delayMs !== undefined) return undefined;
+        const w = worker();
+        if (this.#lifecycle !== 'running' || !w || w.getSnapshot().status !== 'active') {
+          return undefined;
+        }
+        const key = `direct:${++seq}`;
+        w.send({ type: 'DIRECT.RESERVE', key, taskType: input.type });
+        return w.getSnapshot().context.reserved.has(key) ? key : undefined;
+      },
+      started: (key, task) => {
+        this.#tracked?.started([task]);
+        worker()?.send({ type: 'DIRECT.STARTED', key, task });
+      },
+      release: (key) => worker()?.send({ type: 'DIRECT.RELEASE', key }),
+    };
   }
 
   async #whenRunning(supervisor: Actor<typeof supervisorMachine>): Promise<void> {

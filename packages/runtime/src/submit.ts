@@ -66,14 +66,17 @@ export function errorReply(error: unknown): SubmitReply {
   };
 }
 
+/** A stored submission; `started` when it was stored running on this node (a direct start). */
+export type SubmittedResult = EnqueueResult & { readonly started?: boolean };
+
 export interface SubmitHandlerDeps {
   /** The task type a subject names, or null when it names none. */
   readonly typeOf: (subject: string) => string | undefined;
   /** Validates and commits the task; resolves after the commit. */
-  readonly enqueue: (input: EnqueueInput<unknown>) => Promise<EnqueueResult>;
+  readonly enqueue: (input: EnqueueInput<unknown>) => Promise<SubmittedResult>;
   readonly maxBodyBytes: number;
   /** After the commit (and the reply): e.g. publish a wake-up, count it. */
-  readonly accepted: (input: EnqueueInput<unknown>, result: EnqueueResult) => void;
+  readonly accepted: (input: EnqueueInput<unknown>, result: SubmittedResult) => void;
   /** A submission refused; `replied` tells whether the client heard of it. */
   readonly rejected: (error: unknown, replied: boolean, subject: string) => void;
 }
@@ -86,7 +89,7 @@ export async function handleSubmission(
   let encoding: Encoding = 'json';
   let reply: SubmitReply;
   let input: EnqueueInput<unknown> | undefined;
-  let result: EnqueueResult | undefined;
+  let result: SubmittedResult | undefined;
   try {
     const type = deps.typeOf(message.subject);
     if (type === undefined)

@@ -36,6 +36,9 @@ export interface TaskEventMessage {
   readonly tasks: readonly TaskEventItem[];
 }
 
+/** A claimed (or directly started) task as the store returns it. */
+type TrackedTask = ClaimedTask & { status?: string; idempotencyKey?: string | null };
+
 export type EmitTaskEvent = (status: TaskStatus, tasks: readonly TaskEventItem[]) => void;
 
 interface Running {
@@ -98,6 +101,16 @@ export class TrackedStore implements StorePort {
       else this.#loop.busy();
       return tasks;
     }
+    this.#track(tasks);
+    return tasks;
+  }
+
+  /** Tasks stored running on this node by a direct start: tracked as a claim's. */
+  started(tasks: readonly TrackedTask[]): void {
+    if (tasks.length > 0) this.#track(tasks);
+  }
+
+  #track(tasks: readonly TrackedTask[]): void {
     this.#loop.progress();
     const now = performance.now();
     for (const t of tasks) {
@@ -113,7 +126,6 @@ export class TrackedStore implements StorePort {
     // A claim with `start` also started the runs: the `running` event of markRunning.
     const started = items.filter((_, i) => tasks[i]!.status === 'running');
     if (started.length > 0) this.#emit('running', started);
-    return tasks;
   }
 
   async markRunning(refs: readonly AttemptRef[]): Promise<readonly BatchOutcome[]> {

@@ -53,6 +53,33 @@ describeNats('a node on NATS', (natsUrl) => {
     expect((await node.client.get(id))?.result).toEqual({ n: 42 });
   });
 
+  it('a submission the node can run at once is stored running on it and starts without a claim', async () => {
+    const reply = await request(
+      `baton.${group}.submit.echo`,
+      JSON.stringify({ payload: { n: 5 } }),
+    );
+    expect(reply).toMatchObject({ ok: true, duplicate: false });
+    const id = reply.id as string;
+    await expect
+      .poll(async () => (await node.client.get(id))?.status, { timeout: 5000 })
+      .toBe('completed');
+    const task = (await node.client.get(id))!;
+    // Inserted running, leased to this node, in one statement: one timestamp for all three.
+    expect(task).toMatchObject({ attempt: 1, leaseOwner: 'n1', result: { n: 10 } });
+    expect(task.claimedAt).toEqual(task.createdAt);
+    expect(task.startedAt).toEqual(task.createdAt);
+    // Due later: stored pending, claimed when due.
+    const later = await request(
+      `baton.${group}.submit.echo`,
+      JSON.stringify({ payload: { n: 6 }, delayMs: 50 }),
+    );
+    await expect
+      .poll(async () => (await node.client.get(later.id as string))?.status, { timeout: 10_000 })
+      .toBe('completed');
+    const claimed = (await node.client.get(later.id as string))!;
+    expect(claimed.claimedAt!.getTime()).toBeGreaterThan(claimed.createdAt.getTime());
+  });
+
   it('malformed submissions get error replies naming the problem, nothing is stored, the node still serves', async () => {
     const before = await node.client.counts();
     const cases: [string, string, string][] = [

@@ -63,6 +63,42 @@ export function taskSql(s: string) {
       on conflict (idempotency_key) where idempotency_key is not null do nothing
       returning id, idempotency_key`,
 
+    // Enqueue, starting the rows marked in $9 on the submitting node ($10, lease
+    // $11 ms) when nothing claimable waits in its queue ($12): those are stored
+    // running, attempt 1, as a claim-and-start would leave them. The others,
+    // and all of them when the queue has a backlog, are stored pending.
+    enqueueStart: `
+      with backlog as (
+        select exists (
+          select 1 from ${t}
+           where status in ('pending', 'retry') and queue = $12 and run_at <= now()
+        ) as waiting
+      )
+      insert into ${t} (type, queue, payload, priority, run_at, max_attempts, idempotency_key,
+                        status, attempt, lease_owner, lease_expires_at, claimed_at, started_at)
+      select i.type, i.queue, i.payload, i.priority,
+             coalesce(i.run_at, now() + i.delay_ms * interval '1 millisecond'),
+             i.max_attempts, i.idempotency_key,
+             case when go then 'running'::${s}.task_status else 'pending'::${s}.task_status end,
+             case when go then 1 else 0 end,
+             case when go then $10 end,
+             case when go then now() + $11 * interval '1 millisecond' end,
+             case when go then now() end,
+             case when go then now() end
+        from unnest($1::text[], $2::text[], $3::jsonb[], $4::int[], $5::timestamptz[],
+                    $6::int[], $7::int[], $8::text[], $9::boolean[])
+             with ordinality as i(type, queue, payload, priority, run_at, delay_ms,
+                                  max_attempts, idempotency_key, start, ord)
+        cross join backlog b
+        cross join lateral (
+          select i.start and not b.waiting and i.queue = $12
+                 and i.run_at is null and coalesce(i.delay_ms, 0) <= 0 as go
+        ) d
+       order by i.ord
+      on conflict (idempotency_key) where idempotency_key is not null do nothing
+      returning id, idempotency_key, status::text as status, type, queue, payload, attempt,
+                max_attempts`,
+
     byIdempotencyKeys: `select id, idempotency_key from ${t} where idempotency_key = any($1::text[])`,
 
     // Highest priority first, then earliest due, then oldest. Only rows in the

@@ -8,6 +8,7 @@ import {
   type BackoffPolicy,
   type CancelOutcome,
   type ClaimOptions,
+  type DirectStart,
   type EnqueueInput,
   type EnqueueResult,
   type FailInput,
@@ -98,6 +99,18 @@ interface TaskRow {
   finished_at: Date | null;
 }
 
+/** A row the enqueue statements return (the started columns only with enqueueStart). */
+interface EnqueuedRow {
+  id: string;
+  idempotency_key: string | null;
+  status?: string;
+  type?: string;
+  queue?: string;
+  payload?: Json;
+  attempt?: number;
+  max_attempts?: number;
+}
+
 type RunnableRow = Pick<
   TaskRow,
   'id' | 'type' | 'queue' | 'payload' | 'attempt' | 'max_attempts' | 'idempotency_key'
@@ -169,30 +182,79 @@ export class TaskStore {
     inputs: readonly EnqueueInput<unknown>[],
     client?: Queryable,
   ): Promise<EnqueueResult[]> {
+    const results = await this.#enqueue(inputs, client ?? this.#pool, undefined);
+    return results.map(({ id, duplicate }) => ({ id, duplicate }));
+  }
+
+  /**
+   * Enqueues like `enqueueMany`, and stores the tasks marked in
+   * `start.eligible` already started on `start.owner` (running, attempt 1,
+   * leased for `start.leaseMs`) when nothing claimable waits in `start.queue`
+   * (their own queue must be it, with no `runAt` or delay): the submitting
+   * node runs them without a claim. A backlog in the queue, a duplicate, or
+   * an ineligible task is stored pending as usual; `started` says which
+   * happened.
+   */
+  async enqueueAndStart(
+    inputs: readonly EnqueueInput<unknown>[],
+    start: DirectStart,
+  ): Promise<(EnqueueResult & { started: RunnableTask | null })[]> {
+    if (start.eligible.length !== inputs.length) {
+      throw new InvalidArgumentError('start.eligible', 'must have one flag per task');
+    }
+    return this.#enqueue(inputs, this.#pool, start);
+  }
+
+  async #enqueue(
+    inputs: readonly EnqueueInput<unknown>[],
+    db: Queryable,
+    start: DirectStart | undefined,
+  ): Promise<(EnqueueResult & { started: RunnableTask | null })[]> {
     const list: unknown = inputs;
     if (!Array.isArray(list)) throw new InvalidArgumentError('tasks', 'must be an array', list);
     const valid = inputs.map((input, i) =>
       validateEnqueue(input, this.#opts, inputs.length > 1 ? `tasks[${i}].` : ''),
     );
     if (valid.length === 0) return [];
-    const db = client ?? this.#pool;
-    const { rows } = await db.query<{ id: string; idempotency_key: string | null }>(
-      this.#named('enqueue', this.#sql.enqueue, [
-        valid.map((v) => v.type),
-        valid.map((v) => v.queue),
-        valid.map((v) => v.payloadJson),
-        valid.map((v) => v.priority),
-        valid.map((v) => v.runAt),
-        valid.map((v) => v.delayMs),
-        valid.map((v) => v.maxAttempts),
-        valid.map((v) => v.idempotencyKey),
-      ]),
+    const columns = [
+      valid.map((v) => v.type),
+      valid.map((v) => v.queue),
+      valid.map((v) => v.payloadJson),
+      valid.map((v) => v.priority),
+      valid.map((v) => v.runAt),
+      valid.map((v) => v.delayMs),
+      valid.map((v) => v.maxAttempts),
+      valid.map((v) => v.idempotencyKey),
+    ];
+    const { rows } = await db.query<EnqueuedRow>(
+      start
+        ? this.#named('enqueueStart', this.#sql.enqueueStart, [
+            ...columns,
+            start.eligible,
+            start.owner,
+            start.leaseMs,
+            start.queue,
+          ])
+        : this.#named('enqueue', this.#sql.enqueue, columns),
     );
-    const byKey = new Map<string, string>();
-    const unkeyed: string[] = [];
+    const started = (r: EnqueuedRow): RunnableTask | null =>
+      r.status === 'running'
+        ? {
+            id: r.id,
+            type: r.type!,
+            queue: r.queue!,
+            payload: r.payload!,
+            attempt: r.attempt!,
+            maxAttempts: r.max_attempts!,
+            idempotencyKey: r.idempotency_key,
+            status: 'running',
+          }
+        : null;
+    const byKey = new Map<string, EnqueuedRow>();
+    const unkeyed: EnqueuedRow[] = [];
     for (const r of rows) {
-      if (r.idempotency_key === null) unkeyed.push(r.id);
-      else byKey.set(r.idempotency_key, r.id);
+      if (r.idempotency_key === null) unkeyed.push(r);
+      else byKey.set(r.idempotency_key, r);
     }
     const missing = valid
       .map((v) => v.idempotencyKey)
@@ -208,18 +270,21 @@ export class TaskStore {
     let next = 0;
     const claimedKeys = new Set<string>();
     return valid.map((v) => {
-      if (v.idempotencyKey === null) return { id: unkeyed[next++]!, duplicate: false };
+      if (v.idempotencyKey === null) {
+        const row = unkeyed[next++]!;
+        return { id: row.id, duplicate: false, started: started(row) };
+      }
       const fresh = byKey.get(v.idempotencyKey);
       if (fresh !== undefined && !claimedKeys.has(v.idempotencyKey)) {
         claimedKeys.add(v.idempotencyKey);
-        return { id: fresh, duplicate: false };
+        return { id: fresh.id, duplicate: false, started: started(fresh) };
       }
-      const id = fresh ?? existing.get(v.idempotencyKey);
+      const id = fresh?.id ?? existing.get(v.idempotencyKey);
       if (id === undefined) {
         // The conflicting row was deleted between the insert and the lookup.
         throw new TaskNotFoundError(`with idempotency key ${v.idempotencyKey}`);
       }
-      return { id, duplicate: true };
+      return { id, duplicate: true, started: null };
     });
   }
 

@@ -119,6 +119,17 @@ export interface RunnableTask {
   readonly status: 'running';
 }
 
+/** Which tasks of an enqueue the submitting node starts itself (`enqueueAndStart`). */
+export interface DirectStart {
+  /** The node that runs them (the lease owner). */
+  readonly owner: string;
+  readonly leaseMs: number;
+  /** The queue that node works: its backlog is checked, and only its tasks start. */
+  readonly queue: string;
+  /** One flag per task: whether the node has a slot held for it. */
+  readonly eligible: readonly boolean[];
+}
+
 /** A run's fencing token: the task and the attempt the claim produced. */
 export interface AttemptRef {
   readonly id: TaskId;

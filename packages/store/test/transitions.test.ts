@@ -161,6 +161,62 @@ describe('legal transitions', () => {
     ]);
   });
 
+  it('enqueueAndStart stores eligible tasks running on the submitting node, unless the queue has a backlog', async () => {
+    const { tasks } = ctx.store;
+    const start = (n: number, eligible: boolean[] = Array.from({ length: n }, () => true)) => ({
+      owner,
+      leaseMs: 30_000,
+      queue: 'q_direct',
+      eligible,
+    });
+    const [a, b, c, d] = await tasks.enqueueAndStart(
+      [
+        { type: 't.direct', queue: 'q_direct', payload: { n: 1 } },
+        { type: 't.direct', queue: 'q_direct', payload: { n: 2 } },
+        { type: 't.direct', queue: 'q_direct', runAt: new Date(Date.now() + 60_000) },
+        { type: 't.direct', queue: 'q_other' },
+      ],
+      start(4, [true, false, true, true]),
+    );
+    expect(a!.started).toEqual({
+      id: a!.id,
+      type: 't.direct',
+      queue: 'q_direct',
+      payload: { n: 1 },
+      attempt: 1,
+      maxAttempts: 5,
+      idempotencyKey: null,
+      status: 'running',
+    });
+    // Not eligible, due later, or another queue: stored pending.
+    expect([b, c, d].map((r) => r!.started)).toEqual([null, null, null]);
+    const row = (await tasks.get(a!.id))!;
+    expect(row).toMatchObject({ status: 'running', attempt: 1, leaseOwner: owner });
+    expect(row.startedAt).toEqual(row.createdAt);
+    expect((await tasks.history(a!.id)).map((h) => `${h.from ?? ''}>${h.to}@${h.attempt}`)).toEqual(
+      ['>pending@0', 'pending>claimed@1', 'claimed>running@1'],
+    );
+    expect(await statusOf(b!.id)).toBe('pending');
+    // b waits in q_direct: the next eligible task queues behind it.
+    const [e] = await tasks.enqueueAndStart([{ type: 't.direct', queue: 'q_direct' }], start(1));
+    expect(e!.started).toBeNull();
+    expect(await statusOf(e!.id)).toBe('pending');
+    // A duplicate starts nothing.
+    const [k] = await tasks.enqueueAndStart(
+      [{ type: 't.direct', queue: 'q_empty', idempotencyKey: 'k-direct' }],
+      { ...start(1), queue: 'q_empty' },
+    );
+    expect(k!.started).not.toBeNull();
+    const [again] = await tasks.enqueueAndStart(
+      [{ type: 't.direct', queue: 'q_empty', idempotencyKey: 'k-direct' }],
+      { ...start(1), queue: 'q_empty' },
+    );
+    expect(again).toEqual({ id: k!.id, duplicate: true, started: null });
+    await expect(tasks.enqueueAndStart([{ type: 't.direct' }], start(2))).rejects.toThrow(
+      /start.eligible/,
+    );
+  });
+
   it('a non-retryable error dead-letters at once', async () => {
     const { tasks } = ctx.store;
     const { id } = await tasks.enqueue({ type: 't.fatal', maxAttempts: 5 });
