@@ -66,6 +66,15 @@ export function scheduleSql(s: string) {
        limit $3
        for update skip locked`,
 
+    // Whether any schedule is due: one cheap read before the firing transaction
+    // (the firer asks every scheduleTickMs; most of the time nothing is due).
+    anyDue: `
+      select now() as until, exists (
+        select 1 from ${sc}
+         where group_id = $1 and not paused and next_due_at is not null
+           and next_due_at <= now()
+      ) as due`,
+
     // Ticks first: a tick already materialised (by an earlier firer) is not inserted again.
     insertTicks: `
       insert into ${tk} (schedule_id, due_at)

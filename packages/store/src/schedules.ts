@@ -206,6 +206,15 @@ export class ScheduleStore {
     const limit = int('limit', opts.limit, 1, 10_000);
     const maxTicks = int('maxTicksPerSchedule', opts.maxTicksPerSchedule ?? 100, 1, 100_000);
     const now = opts.now === undefined ? null : date('now', opts.now);
+    if (now === null) {
+      // Nothing due (the usual answer): no transaction, no fence, no lock.
+      const { rows } = await this.#pool.query<{ until: Date; due: boolean }>(this.#sql.anyDue, [
+        opts.groupId,
+      ]);
+      const r = rows[0]!;
+      if (!r.due)
+        return { ok: true, schedules: [], fired: 0, skipped: 0, until: r.until, more: false };
+    }
     const work = (c: PoolClient) => this.#fire(c, opts.groupId, now, limit, maxTicks);
     if (opts.fence) {
       const out = await this.#deps.leadership.fenced(opts.fence, work);
