@@ -59,6 +59,9 @@ export interface StreamConsumer {
   stop(): Promise<void>;
 }
 
+/** How long one pull request lives before the consumer renews it. */
+const PULL_EXPIRES_MS = 5000;
+
 const PERMANENT_CODES = new Set(['BAD_ENCODING', 'INVALID_ARGUMENT', 'PAYLOAD_TOO_LARGE']);
 
 /** The default of {@link ConsumeStreamOptions.isPermanent}. */
@@ -100,12 +103,18 @@ export async function consumeStream(
     100,
     Math.floor((info.config.ack_wait ?? nanos(30_000)) / 1_000_000 / 2),
   );
-  const messages: ConsumerMessages = await consumer.consume({
-    max_messages: Math.max(2, concurrency * 2),
-  });
+  const pull = () =>
+    consumer.consume({
+      max_messages: Math.max(2, concurrency * 2),
+      // Short pulls with frequent idle heartbeats: a pull the server lost (a
+      // restart) is noticed and renewed within seconds, not the 30 s default.
+      expires: PULL_EXPIRES_MS,
+      idle_heartbeat: PULL_EXPIRES_MS / 5,
+    });
+  let messages: ConsumerMessages = await pull();
+  let stopped = false;
   const counts = { acked: 0, naked: 0, terminated: 0 };
   const running = new Set<Promise<void>>();
-
   const handle = async (msg: JsMsg): Promise<void> => {
     const msgId = msg.headers?.get(MSG_ID_HEADER);
     const delivery: StreamDelivery = {
@@ -139,16 +148,16 @@ export async function consumeStream(
     }
   };
 
-  const loop = (async () => {
-    for await (const msg of messages) {
+  const drain = async (current: ConsumerMessages): Promise<void> => {
+    for await (const msg of current) {
       while (running.size >= concurrency) await Promise.race(running);
       const task = handle(msg).catch((error: unknown) => onError(error));
       running.add(task);
       void task.finally(() => running.delete(task));
     }
-  })().catch((error: unknown) => onError(error));
-  const notices = (async () => {
-    for await (const notice of messages.status()) {
+  };
+  const watch = async (current: ConsumerMessages): Promise<void> => {
+    for await (const notice of current.status()) {
       if (
         notice.type === 'consumer_deleted' ||
         notice.type === 'consumer_not_found' ||
@@ -162,17 +171,49 @@ export async function consumeStream(
         );
       }
     }
-  })().catch((error: unknown) => onError(error));
+  };
+  // The pull loop never ends on its own: if the client's iterator stops (a
+  // server restart it could not ride out), consuming starts over, bound to
+  // the same durable consumer, until stop().
+  const loop = (async () => {
+    for (let attempt = 0; ; attempt++) {
+      const current = messages;
+      const notices = watch(current).catch((error: unknown) => onError(error));
+      await drain(current).catch((error: unknown) => onError(error));
+      await notices;
+      if (stopped) return;
+      onError(
+        new BusError('BUS_FAILURE', `JetStream consumer ${stream}/${durable} stopped; resuming`, {
+          stream,
+          durable,
+        }),
+      );
+      for (;;) {
+        await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** Math.min(attempt, 5), 2000)));
+        if (stopped) return;
+        try {
+          messages = await pull();
+          break;
+        } catch (error) {
+          onError(error);
+        }
+      }
+      if (stopped) {
+        await messages.close();
+        return;
+      }
+    }
+  })();
 
   let stopping: Promise<void> | undefined;
   return {
     counts: () => ({ ...counts }),
     stop: () => {
       stopping ??= (async () => {
+        stopped = true;
         await messages.close();
         await loop;
         await Promise.allSettled([...running]);
-        await notices;
       })();
       return stopping;
     },
