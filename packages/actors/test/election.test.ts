@@ -190,6 +190,29 @@ describe('election', () => {
     expect(n1.actor.getSnapshot().children.watchdog?.getSnapshot().status).toBe('done');
   });
 
+  it('back-to-back handovers: each release announcement is acted on at once, whoever the standby last saw holding', async () => {
+    const g = electionGroup({}, 10);
+    const n1 = g.add('n1');
+    await g.until(() => n1.role() === 'bearer');
+    const n2 = g.add('n2');
+    const n3 = g.add('n3');
+    await g.tick(2500);
+    n1.send({ type: 'RESIGN' });
+    await g.until(() => [n2, n3].some((n) => n.role() === 'bearer'), 100, 5);
+    const [next, last] = n2.role() === 'bearer' ? [n2, n3] : [n3, n2];
+    // At once, before the last standby has read the token again.
+    const resignedAt = g.table.now;
+    next.send({ type: 'RESIGN' });
+    const took = await g.until(() => last.role() === 'bearer', 1000, 5);
+    expect(took).toBeLessThanOrEqual(20);
+    expect(g.table.grants.map((x) => [x.term, x.holder, x.reason])).toEqual([
+      [1, 'n1', 'first_grant'],
+      [2, next.id, 'released'],
+      [3, last.id, 'released'],
+    ]);
+    expect(g.table.grants[2]!.at - resignedAt).toBeLessThanOrEqual(20);
+  });
+
   it('RESIGN (start of a drain) releases at once while the heartbeats go on', async () => {
     const g = electionGroup({}, 10);
     const n1 = g.add('n1');
