@@ -16,7 +16,7 @@ export type HintEvent =
 const TASK_ID = /^[1-9][0-9]{0,18}$/;
 
 function parseHeartbeat(m: BusPayload): HeartbeatMessage | string {
-  const { nodeId, seq, state, inFlight, concurrency, role, term } = m;
+  const { nodeId, seq, state, inFlight, concurrency, role, term, released } = m;
   if (typeof nodeId !== 'string' || nodeId.length === 0) return 'nodeId must be a non-empty string';
   if (typeof seq !== 'number') return 'seq must be a number';
   if (state !== 'alive' && state !== 'leaving') return "state must be 'alive' or 'leaving'";
@@ -29,6 +29,7 @@ function parseHeartbeat(m: BusPayload): HeartbeatMessage | string {
     ...message,
     ...(known ? { role } : {}),
     ...(typeof term === 'number' && Number.isInteger(term) ? { term } : {}),
+    ...(typeof released === 'number' && Number.isInteger(released) ? { released } : {}),
   };
 }
 

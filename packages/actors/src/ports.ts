@@ -215,6 +215,11 @@ export interface HeartbeatMessage extends HeartbeatInfo {
   readonly role?: ElectionRole;
   /** The term the sender holds (bearer) or last saw. */
   readonly term?: number;
+  /**
+   * A release announcement: the sender has just released this term in
+   * PostgreSQL (committed), so a standby may acquire it at once.
+   */
+  readonly released?: number;
 }
 
 /** The body of a cancellation hint. */

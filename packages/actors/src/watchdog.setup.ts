@@ -207,7 +207,9 @@ export const watchdogSetup = setup({
     hint: raise(({ context, event }) => ({
       type: 'ELECTION.HINT' as const,
       term: Math.max(
-        event.type === 'HEARTBEAT_RECEIVED' ? (event.message.term ?? 0) : 0,
+        event.type === 'HEARTBEAT_RECEIVED'
+          ? (event.message.released ?? event.message.term ?? 0)
+          : 0,
         context.election.term ?? 0,
       ),
     })),
@@ -376,7 +378,7 @@ export const watchdogSetup = setup({
         .publish(context.subjects.heartbeat(context.nodeId), {
           ...heartbeatMessage(context, 'alive'),
           role: 'standby',
-          ...(term === null ? {} : { term }),
+          ...(term === null ? {} : { term, released: term }),
         })
         .catch((error: unknown) =>
           context.logger.warn('release announcement failed', { error: messageOf(error) }),

@@ -187,11 +187,18 @@ export function mergeRecords(
 
 /** A heartbeat from the bearer this node saw, saying it let the token go: read the token now. */
 export function holderLetGo(context: WatchdogContext, message: HeartbeatMessage): boolean {
+  if (message.nodeId === context.nodeId) return false;
+  // An explicit announcement: the term was released (committed) by its holder,
+  // whoever this node last saw holding it.
+  if (message.released !== undefined) return message.released >= (context.election.term ?? 0);
+  // The holder leaving. A heartbeat merely saying "standby" is no release: a
+  // bearer steps down (role standby) before its release commits, and an
+  // acquire sent on that would lose, and miss the real announcement.
   const { holder } = context.election;
   return (
     holder !== null &&
     holder !== context.nodeId &&
     message.nodeId === holder &&
-    (message.state === 'leaving' || (message.role !== undefined && message.role !== 'bearer'))
+    message.state === 'leaving'
   );
 }

@@ -209,6 +209,31 @@ describe('election with a slow database', () => {
     expect(n2Calls[0]).toMatchObject({ method: 'acquire', term: 1 });
   });
 
+  it('only an announced release (or the holder leaving) makes a standby acquire at once, not a "standby" heartbeat', async () => {
+    const g = electionGroup({ ...DEFAULTS, jitterMs: 1000 }, 5);
+    const n1 = g.add('n1');
+    await g.until(() => n1.role() === 'bearer');
+    const n2 = g.add('n2');
+    await g.tick(300);
+    const acquires = () => calls(g.table, 'n2', 'acquire').length;
+    const before = acquires();
+    const beat = { seq: 99, state: 'alive', inFlight: 0, concurrency: 1 } as const;
+    // The holder says "standby" (it stepped down; its release has not committed): no acquire.
+    n2.send({
+      type: 'HEARTBEAT_RECEIVED',
+      message: { ...beat, nodeId: 'n1', role: 'standby', term: 1 },
+    });
+    await g.tick(20);
+    expect(acquires()).toBe(before);
+    // An announced release acts at once, from whichever node announces it.
+    n2.send({
+      type: 'HEARTBEAT_RECEIVED',
+      message: { ...beat, nodeId: 'n7', role: 'standby', term: 1, released: 1 },
+    });
+    await g.tick(10);
+    expect(calls(g.table, 'n2', 'acquire').slice(before)).toMatchObject([{ term: 1 }]);
+  });
+
   it('an acquire answered past the deadline it would have is given back, not acted on', async () => {
     const g = electionGroup(DEFAULTS, 10);
     const n1 = g.add('n1');
