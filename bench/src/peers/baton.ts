@@ -19,7 +19,7 @@ import { createNatsBus, createPostgresBus, encodeAs, VERSION, type Bus } from '@
 import { createStore } from '@baton/store';
 import type { BatonWorkerConfig } from './baton.worker.js';
 import {
-  burnDown,
+  enqueueAndBurnDown,
   sequentialLatency,
   type LatencyOptions,
   type PeerRunner,
@@ -94,24 +94,16 @@ function throughput(bus: 'nats' | 'postgres') {
   return async (opts: ThroughputOptions) => {
     const { url, jobs, processes } = opts;
     const { store, query, close } = await prepare(url);
-    let workers: WorkerProcess[] = [];
     try {
       const { config } = workerConfigs(url, bus, 'throughput', batonThroughputSettings);
-      const spawning = spawnWorkers('baton', script, processes, config);
-      spawning.catch(() => {});
-      for (let n = 0; n < jobs; n += 2000) {
-        await store.tasks.enqueueMany(
-          Array.from({ length: Math.min(2000, jobs - n) }, (_, i) => ({
-            type: 'noop',
-            payload: { i: n + i },
-          })),
-        );
-      }
-      await query('analyze baton.tasks');
-      workers = await spawning;
-      return await burnDown({
-        workers,
+      return await enqueueAndBurnDown({
         jobs,
+        spawn: () => spawnWorkers('baton', script, processes, config),
+        enqueue: (first, count) =>
+          store.tasks.enqueueMany(
+            Array.from({ length: count }, (_, i) => ({ type: 'noop', payload: { i: first + i } })),
+          ),
+        ready: () => query('analyze baton.tasks'),
         unfinished: async () =>
           (
             await query<{ any: boolean }>(
@@ -121,7 +113,6 @@ function throughput(bus: 'nats' | 'postgres') {
           ).rows[0]!.any,
       });
     } finally {
-      await stopAll(workers);
       await close();
     }
   };

@@ -8,7 +8,7 @@ import { makeWorkerUtils, type AddJobsJobSpec } from 'graphile-worker';
 import pg from 'pg';
 import type { GraphileWorkerConfig } from './graphile.worker.js';
 import {
-  burnDown,
+  enqueueAndBurnDown,
   sequentialLatency,
   type LatencyOptions,
   type PeerRunner,
@@ -61,31 +61,28 @@ async function prepare(url: string) {
 export async function throughput(opts: ThroughputOptions) {
   const { url, jobs, processes } = opts;
   const { utils, query, close } = await prepare(url);
-  let workers: WorkerProcess[] = [];
   try {
-    const spawning = spawnWorkers(
-      'graphile-worker',
-      script,
-      processes,
-      () =>
-        ({
-          url,
-          mode: 'throughput',
-          options: graphileThroughputOptions,
-        }) satisfies GraphileWorkerConfig,
-    );
-    spawning.catch(() => {});
-    for (let n = 0; n < jobs; n += 2000) {
-      const batch: AddJobsJobSpec[] = Array.from({ length: Math.min(2000, jobs - n) }, (_, i) => ({
-        identifier: 'noop',
-        payload: { i: n + i },
-      }));
-      await utils.addJobs(batch);
-    }
-    workers = await spawning;
-    return await burnDown({
-      workers,
+    return await enqueueAndBurnDown({
       jobs,
+      spawn: () =>
+        spawnWorkers(
+          'graphile-worker',
+          script,
+          processes,
+          () =>
+            ({
+              url,
+              mode: 'throughput',
+              options: graphileThroughputOptions,
+            }) satisfies GraphileWorkerConfig,
+        ),
+      enqueue: (first, count) =>
+        utils.addJobs(
+          Array.from({ length: count }, (_, i): AddJobsJobSpec => ({
+            identifier: 'noop',
+            payload: { i: first + i },
+          })),
+        ),
       unfinished: async () =>
         (
           await query<{ any: boolean }>(
@@ -94,7 +91,6 @@ export async function throughput(opts: ThroughputOptions) {
         ).rows[0]!.any,
     });
   } finally {
-    await stopAll(workers);
     await close();
   }
 }

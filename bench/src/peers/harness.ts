@@ -18,7 +18,7 @@
  * processes any other way, as long as it reports the same measurements and
  * stops everything it started before returning or throwing.
  */
-import { now, sleep, type WorkerProcess } from './processes.js';
+import { now, sleep, stopAll, type WorkerProcess } from './processes.js';
 import { percentile } from '../lib.js';
 
 export interface ThroughputOptions {
@@ -107,6 +107,38 @@ export async function burnDown(opts: {
     seconds: round3(seconds),
     tasksPerSec: Math.round(jobs / seconds),
   };
+}
+
+/** Jobs per enqueue call while a burn-down is prepared. */
+const ENQUEUE_CHUNK = 2000;
+
+/**
+ * The throughput run every runner shares: the workers start while the jobs
+ * are enqueued (`enqueue(first, count)`, in chunks), then `ready()` (e.g. an
+ * ANALYZE), then the burn-down; the workers are stopped whatever happens.
+ */
+export async function enqueueAndBurnDown(opts: {
+  jobs: number;
+  spawn: () => Promise<WorkerProcess[]>;
+  enqueue: (first: number, count: number) => Promise<unknown>;
+  ready?: () => Promise<unknown>;
+  unfinished: () => Promise<boolean>;
+}): Promise<ThroughputResult> {
+  const spawning = opts.spawn();
+  spawning.catch(() => {});
+  try {
+    for (let n = 0; n < opts.jobs; n += ENQUEUE_CHUNK) {
+      await opts.enqueue(n, Math.min(ENQUEUE_CHUNK, opts.jobs - n));
+    }
+    await opts.ready?.();
+    return await burnDown({
+      workers: await spawning,
+      jobs: opts.jobs,
+      unfinished: opts.unfinished,
+    });
+  } finally {
+    await stopAll(await spawning.catch(() => []));
+  }
 }
 
 /**

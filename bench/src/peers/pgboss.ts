@@ -15,7 +15,7 @@
 import PgBoss from 'pg-boss';
 import pg from 'pg';
 import {
-  burnDown,
+  enqueueAndBurnDown,
   sequentialLatency,
   type LatencyOptions,
   type PeerRunner,
@@ -79,33 +79,26 @@ async function prepare(url: string) {
 export async function throughput(opts: ThroughputOptions) {
   const { url, jobs, processes } = opts;
   const { boss, query, close } = await prepare(url);
-  let workers: WorkerProcess[] = [];
   try {
-    const spawning = spawnWorkers(
-      'pg-boss',
-      script,
-      processes,
-      () =>
-        ({
-          url,
-          mode: 'throughput',
-          queue,
-          ...pgbossThroughputSettings,
-        }) satisfies PgBossWorkerConfig,
-    );
-    spawning.catch(() => {});
-    for (let n = 0; n < jobs; n += 2000) {
-      await boss.insert(
-        Array.from({ length: Math.min(2000, jobs - n) }, (_, i) => ({
-          name: queue,
-          data: { i: n + i },
-        })),
-      );
-    }
-    workers = await spawning;
-    const result = await burnDown({
-      workers,
+    const result = await enqueueAndBurnDown({
       jobs,
+      spawn: () =>
+        spawnWorkers(
+          'pg-boss',
+          script,
+          processes,
+          () =>
+            ({
+              url,
+              mode: 'throughput',
+              queue,
+              ...pgbossThroughputSettings,
+            }) satisfies PgBossWorkerConfig,
+        ),
+      enqueue: (first, count) =>
+        boss.insert(
+          Array.from({ length: count }, (_, i) => ({ name: queue, data: { i: first + i } })),
+        ),
       unfinished: async () =>
         (
           await query<{ any: boolean }>(
@@ -123,7 +116,6 @@ export async function throughput(opts: ThroughputOptions) {
     const s = own.rows[0]!.s;
     return { ...result, detail: { dbSeconds: s, dbTasksPerSec: Math.round(jobs / s) } };
   } finally {
-    await stopAll(workers);
     await close();
   }
 }

@@ -1,0 +1,43 @@
+/**
+ * The short version of `pnpm bench throughput` / `pnpm bench latency` inside
+ * `pnpm test`: the same runners, real node and worker processes, a few
+ * thousand jobs. It checks that the benchmarks run and count what they say;
+ * it asserts no speed (timing belongs to the benches, on a quiet machine).
+ */
+import pg from 'pg';
+import { useTestDatabase } from '@baton/testkit';
+import { afterAll, expect, it } from 'vitest';
+import { batonPgBus } from '../src/peers/baton.js';
+import { graphileWorker } from '../src/peers/graphile.js';
+
+const db = useTestDatabase();
+const pool = new pg.Pool({ connectionString: db.url, max: 2 });
+afterAll(() => pool.end());
+
+it('throughput: Baton (PostgreSQL bus) and graphile-worker burn down 2,000 jobs each, every one finished', async () => {
+  const baton = await batonPgBus.throughput!({ url: db.url, jobs: 2000, processes: 1 });
+  expect(baton).toMatchObject({ jobs: 2000, processes: 1 });
+  expect(baton.seconds).toBeGreaterThan(0);
+  // tasks/s is jobs over the burn-down time (seconds is rounded to ms).
+  expect(Math.abs(baton.tasksPerSec - 2000 / baton.seconds)).toBeLessThan(baton.tasksPerSec / 100);
+  const { rows } = await pool.query<{ status: string; n: number }>(
+    `select status::text, count(*)::int as n from baton.tasks where type = 'noop' group by 1`,
+  );
+  expect(rows).toEqual([{ status: 'completed', n: 2000 }]);
+
+  const graphile = await graphileWorker.throughput!({ url: db.url, jobs: 2000, processes: 1 });
+  expect(graphile).toMatchObject({ jobs: 2000, processes: 1 });
+  const left = await pool.query<{ n: number }>(
+    'select count(*)::int as n from graphile_worker._private_jobs',
+  );
+  expect(left.rows[0]!.n).toBe(0);
+}, 120_000);
+
+it('latency: Baton (PostgreSQL bus) measures submit -> handler start over sequential samples', async () => {
+  const result = await batonPgBus.latency!({ url: db.url, samples: 40, warmup: 5 });
+  expect(result.samples).toBe(40);
+  expect(result.p50).toBeGreaterThan(0);
+  expect(result.p50).toBeLessThanOrEqual(result.p95);
+  expect(result.p95).toBeLessThanOrEqual(result.p99);
+  expect(result.p99).toBeLessThanOrEqual(result.max);
+}, 120_000);
