@@ -20,12 +20,13 @@ import { createStore } from '@baton/store';
 import type { BatonWorkerConfig } from './baton.worker.js';
 import {
   enqueueAndBurnDown,
-  sequentialLatency,
+  oneWorkerLatency,
+  settingsFromEnv,
   type LatencyOptions,
   type PeerRunner,
   type ThroughputOptions,
 } from './harness.js';
-import { spawnWorkers, stopAll, type WorkerProcess } from './processes.js';
+import { spawnWorkers } from './processes.js';
 
 const script = new URL('./baton.worker.ts', import.meta.url);
 const natsUrl = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -33,8 +34,7 @@ const natsUrl = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 type Settings = Pick<BatonWorkerConfig, 'concurrency' | 'poolSize' | 'completionFlushMs'>;
 
 /** Overrides for tuning: BENCH_BATON_THROUGHPUT / BENCH_BATON_LATENCY, JSON settings. */
-const fromEnv = (name: string): Partial<Settings> =>
-  JSON.parse(process.env[name] ?? '{}') as Partial<Settings>;
+const fromEnv = (name: string) => settingsFromEnv<Settings>(name);
 
 /**
  * Throughput: 500 handlers at once per node (no-op handlers; graphile-worker
@@ -127,23 +127,19 @@ function latency(bus: 'nats' | 'postgres') {
   return async (opts: LatencyOptions) => {
     const { url, samples, warmup } = opts;
     const { query, close } = await prepare(url);
-    let workers: WorkerProcess[] = [];
     let client: Bus | undefined;
     try {
       const { groupId, config } = workerConfigs(url, bus, 'latency', batonLatencySettings);
-      workers = await spawnWorkers('baton', script, 1, config);
-      const worker = workers[0]!;
-      worker.send({ type: 'go' });
-      await worker.waitFor('running', 30_000);
       client = await openClientBus(bus, url);
+      const submitter = client;
       const subject = `baton.${groupId}.submit.noop`;
       const decoder = new TextDecoder();
-      return await sequentialLatency({
-        worker,
+      return await oneWorkerLatency({
+        spawn: () => spawnWorkers('baton', script, 1, config),
         samples,
         warmup,
         submit: async (i) => {
-          const reply = await client!.request(subject, encodeAs('json', { payload: { i } }), {
+          const reply = await submitter.request(subject, encodeAs('json', { payload: { i } }), {
             timeoutMs: 5000,
           });
           const body = JSON.parse(decoder.decode(reply)) as
@@ -157,7 +153,6 @@ function latency(bus: 'nats' | 'postgres') {
       });
     } finally {
       await client?.close().catch(() => {});
-      await stopAll(workers);
       await close();
     }
   };

@@ -9,12 +9,12 @@ import pg from 'pg';
 import type { GraphileWorkerConfig } from './graphile.worker.js';
 import {
   enqueueAndBurnDown,
-  sequentialLatency,
+  oneWorkerLatency,
   type LatencyOptions,
   type PeerRunner,
   type ThroughputOptions,
 } from './harness.js';
-import { spawnWorkers, stopAll, type WorkerProcess } from './processes.js';
+import { spawnWorkers } from './processes.js';
 import { installedVersion } from './versions.js';
 
 const script = new URL('./graphile.worker.ts', import.meta.url);
@@ -98,24 +98,20 @@ export async function throughput(opts: ThroughputOptions) {
 export async function latency(opts: LatencyOptions) {
   const { url, samples, warmup } = opts;
   const { utils, query, close } = await prepare(url);
-  let workers: WorkerProcess[] = [];
   try {
-    workers = await spawnWorkers(
-      'graphile-worker',
-      script,
-      1,
-      () =>
-        ({
-          url,
-          mode: 'latency',
-          options: graphileLatencyOptions,
-        }) satisfies GraphileWorkerConfig,
-    );
-    const worker = workers[0]!;
-    worker.send({ type: 'go' });
-    await worker.waitFor('running', 30_000);
-    return await sequentialLatency({
-      worker,
+    return await oneWorkerLatency({
+      spawn: () =>
+        spawnWorkers(
+          'graphile-worker',
+          script,
+          1,
+          () =>
+            ({
+              url,
+              mode: 'latency',
+              options: graphileLatencyOptions,
+            }) satisfies GraphileWorkerConfig,
+        ),
       samples,
       warmup,
       submit: async (i) => (await utils.addJob('noop', { i })).id,
@@ -124,7 +120,6 @@ export async function latency(opts: LatencyOptions) {
           .rowCount === 0,
     });
   } finally {
-    await stopAll(workers);
     await close();
   }
 }

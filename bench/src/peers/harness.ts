@@ -142,6 +142,35 @@ export async function enqueueAndBurnDown(opts: {
 }
 
 /**
+ * The latency run every runner shares: one worker process is started, told
+ * to `go`, and measured with {@link sequentialLatency} once it reports
+ * `running`; it is stopped whatever happens.
+ */
+export async function oneWorkerLatency(opts: {
+  spawn: () => Promise<WorkerProcess[]>;
+  samples: number;
+  warmup: number;
+  submit: (i: number) => Promise<string>;
+  isDone: (id: string) => Promise<boolean>;
+}): Promise<LatencyResult> {
+  const spawning = opts.spawn();
+  spawning.catch(() => {});
+  try {
+    const worker = (await spawning)[0]!;
+    worker.send({ type: 'go' });
+    await worker.waitFor('running', 30_000);
+    return await sequentialLatency({ ...opts, worker });
+  } finally {
+    await stopAll(await spawning.catch(() => []));
+  }
+}
+
+/** A runner's settings overridden by the JSON in environment variable `name` (for tuning). */
+export function settingsFromEnv<T>(name: string): Partial<T> {
+  return JSON.parse(process.env[name] ?? '{}') as Partial<T>;
+}
+
+/**
  * Sequential submit -> handler start latency against one running worker
  * (already sent `go` and `running`). `submit` returns the job id the worker
  * will report; `isDone` tells whether that job's completion is committed.

@@ -16,13 +16,14 @@ import PgBoss from 'pg-boss';
 import pg from 'pg';
 import {
   enqueueAndBurnDown,
-  sequentialLatency,
+  oneWorkerLatency,
+  settingsFromEnv,
   type LatencyOptions,
   type PeerRunner,
   type ThroughputOptions,
 } from './harness.js';
 import type { PgBossWorkerConfig } from './pgboss.worker.js';
-import { spawnWorkers, stopAll, type WorkerProcess } from './processes.js';
+import { spawnWorkers } from './processes.js';
 import { installedVersion } from './versions.js';
 
 const script = new URL('./pgboss.worker.ts', import.meta.url);
@@ -32,8 +33,7 @@ const wakeChannel = 'bench_pgboss_wake';
 type Settings = Omit<PgBossWorkerConfig, 'url' | 'mode' | 'queue' | 'wakeChannel'>;
 
 /** Overrides for tuning: BENCH_PGBOSS_THROUGHPUT / BENCH_PGBOSS_LATENCY, JSON settings. */
-const fromEnv = (name: string): Partial<Settings> =>
-  JSON.parse(process.env[name] ?? '{}') as Partial<Settings>;
+const fromEnv = (name: string) => settingsFromEnv<Settings>(name);
 
 export const pgbossThroughputSettings: Settings = {
   workers: 1,
@@ -123,7 +123,6 @@ export async function throughput(opts: ThroughputOptions) {
 async function measureLatency(opts: LatencyOptions, wake: boolean) {
   const { url, samples, warmup } = opts;
   const { boss, query, close } = await prepare(url);
-  let workers: WorkerProcess[] = [];
   try {
     if (wake) {
       await query(`
@@ -132,24 +131,21 @@ async function measureLatency(opts: LatencyOptions, wake: boolean) {
         create trigger bench_wake after insert on pgboss.job
           for each statement execute function pgboss.bench_wake();`);
     }
-    workers = await spawnWorkers(
-      'pg-boss',
-      script,
-      1,
-      () =>
-        ({
-          url,
-          mode: 'latency',
-          queue,
-          ...pgbossLatencySettings,
-          ...(wake ? { wakeChannel } : {}),
-        }) satisfies PgBossWorkerConfig,
-    );
-    const worker = workers[0]!;
-    worker.send({ type: 'go' });
-    await worker.waitFor('running', 30_000);
-    return await sequentialLatency({
-      worker,
+    return await oneWorkerLatency({
+      spawn: () =>
+        spawnWorkers(
+          'pg-boss',
+          script,
+          1,
+          () =>
+            ({
+              url,
+              mode: 'latency',
+              queue,
+              ...pgbossLatencySettings,
+              ...(wake ? { wakeChannel } : {}),
+            }) satisfies PgBossWorkerConfig,
+        ),
       samples,
       warmup,
       submit: async (i) => {
@@ -166,7 +162,6 @@ async function measureLatency(opts: LatencyOptions, wake: boolean) {
         ).rowCount === 1,
     });
   } finally {
-    await stopAll(workers);
     await close();
   }
 }

@@ -72,6 +72,15 @@ function checkServices(input: SupervisorInput): void {
 const live = (context: SupervisorContext, child: ChildName) =>
   context.children[child] === 'starting' || context.children[child] === 'up';
 
+/** A draining step's way out: its child ended (done or crashed), marked stopped, on to `target`. */
+function childEnded<C extends 'worker' | 'watchdog'>(child: C, target: string) {
+  const exit = { target, actions: { type: 'markStopped' as const, params: child } };
+  return { [`xstate.done.actor.${child}`]: exit, [`xstate.error.actor.${child}`]: exit } as Record<
+    `xstate.done.actor.${C}` | `xstate.error.actor.${C}`,
+    typeof exit
+  >;
+}
+
 export const supervisorMachine = setup({
   types: {
     input: {} as SupervisorInput,
@@ -434,16 +443,7 @@ export const supervisorMachine = setup({
               enqueue.sendTo('worker', { type: 'DRAIN', graceMs: context.shutdownGraceMs });
           }),
           always: { guard: 'workerGone', target: 'leaving' },
-          on: {
-            'xstate.done.actor.worker': {
-              target: 'leaving',
-              actions: { type: 'markStopped', params: 'worker' },
-            },
-            'xstate.error.actor.worker': {
-              target: 'leaving',
-              actions: { type: 'markStopped', params: 'worker' },
-            },
-          },
+          on: childEnded('worker', 'leaving'),
           after: {
             drainDeadline: { target: 'leaving', actions: { type: 'stop', params: 'worker' } },
           },
@@ -453,16 +453,7 @@ export const supervisorMachine = setup({
             if (live(context, 'watchdog')) enqueue.sendTo('watchdog', { type: 'LEAVE' });
           }),
           always: { guard: 'watchdogGone', target: '#supervisor.stopped' },
-          on: {
-            'xstate.done.actor.watchdog': {
-              target: '#supervisor.stopped',
-              actions: { type: 'markStopped', params: 'watchdog' },
-            },
-            'xstate.error.actor.watchdog': {
-              target: '#supervisor.stopped',
-              actions: { type: 'markStopped', params: 'watchdog' },
-            },
-          },
+          on: childEnded('watchdog', '#supervisor.stopped'),
           after: { leaveTimeout: '#supervisor.stopped' },
         },
       },

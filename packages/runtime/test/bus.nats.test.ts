@@ -109,7 +109,8 @@ async function stopServer(child: ChildProcess | undefined): Promise<void> {
 }
 
 const serverOnPath = natsServerOnPath();
-const describeOwned = serverOnPath ? describe : describe.skip;
+// Under CI a missing nats-server fails these suites instead of skipping them.
+const describeOwned = serverOnPath || process.env.CI ? describe : describe.skip;
 if (!serverOnPath)
   console.warn(
     '[baton tests] NOT RUN (needs nats-server on PATH): NatsBus reconnect, credentials, JetStream',

@@ -64,7 +64,7 @@ import {
   newMessageId,
   type Envelope,
 } from './postgres.envelope.js';
-import { ReplyInbox, toBusError } from './postgres.inbox.js';
+import { ReplyInbox, toBusError, type ReplyWait } from './postgres.inbox.js';
 import { PgListener } from './postgres.listener.js';
 
 interface LocalSubscription {
@@ -356,14 +356,7 @@ export class PostgresBus implements Bus {
 
   async request(subject: string, data: Uint8Array, options: RequestOptions): Promise<Uint8Array> {
     this.#assertOpen(subject);
-    const wait = this.#inbox.one(subject, options.timeoutMs);
-    try {
-      await this.#send(subject, data, wait.reply);
-    } catch (error) {
-      wait.cancel();
-      throw error;
-    }
-    return wait.result;
+    return this.#ask(subject, data, this.#inbox.one(subject, options.timeoutMs));
   }
 
   async requestMany(
@@ -376,7 +369,11 @@ export class PostgresBus implements Bus {
       parsePublishSubject(subject);
       return [];
     }
-    const wait = this.#inbox.many(options.maxWaitMs, options.expected);
+    return this.#ask(subject, data, this.#inbox.many(options.maxWaitMs, options.expected));
+  }
+
+  /** Sends a request whose answers `wait` collects; a failed send cancels the wait. */
+  async #ask<T>(subject: string, data: Uint8Array, wait: ReplyWait<T>): Promise<T> {
     try {
       await this.#send(subject, data, wait.reply);
     } catch (error) {
