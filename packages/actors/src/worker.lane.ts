@@ -14,7 +14,7 @@
  *   failure or the completion, with its retries;
  * - CANCEL, ABORT (drain), or a lease extension the handler asked for that
  *   came back stale or with a cancellation: the actor handles the event;
- * - the handler is still running at the batch's check, half of the earlier
+ * - the handler is still running at its check, half of the earlier
  *   of lease/3 and its timeout: the actor takes over the lease renewals and
  *   the timeout, counting the time already spent.
  *
@@ -38,8 +38,6 @@ export interface LaneRun {
   readonly controller: LazyAbortController;
   /** The handler's result (set once, right after the record is made). */
   promise: Promise<Json>;
-  /** The claim round it started in (its check is that round's). */
-  readonly batch: number;
   /** When the handler started, on the worker's `now` clock. */
   readonly startedAt: number;
   /** Completion work registered by the handler. */
@@ -58,8 +56,8 @@ export type LaneEvent =
   | { type: 'LANE.SETTLED'; runs: readonly LaneRun[] }
   /** A run must be handed over now (an early event needs its actor). */
   | { type: 'LANE.ADOPT'; key: string }
-  /** A batch's check time: hand over its runs still running. */
-  | { type: 'LANE.CHECK'; batch: number };
+  /** The earliest inline run's check time: hand over the runs still running past theirs. */
+  | { type: 'LANE.CHECK' };
 
 interface Sink {
   send(event: LaneEvent): void;
@@ -70,12 +68,6 @@ export class Lane {
   #worker: Sink | undefined;
   #settled: LaneRun[] = [];
   #scheduled = false;
-  #batch = 0;
-
-  /** The next claim round's number. */
-  nextBatch(): number {
-    return ++this.#batch;
-  }
 
   /** Starts a handler inline; its settlement reaches `worker` as `LANE.SETTLED`. */
   start(
@@ -88,7 +80,6 @@ export class Lane {
       readonly store: StorePort;
       readonly leaseMs: number;
       readonly logger: Logger;
-      readonly batch: number;
       readonly startedAt: number;
     },
   ): LaneRun {
@@ -103,7 +94,6 @@ export class Lane {
       timeoutMs: opts.timeoutMs,
       controller,
       promise: undefined as unknown as Promise<Json>,
-      batch: opts.batch,
       startedAt: opts.startedAt,
       work: undefined,
       settled: undefined,

@@ -81,11 +81,47 @@ function runInput(context: WorkerContext, task: ClaimedTask): RunInput {
   };
 }
 
-/** When a batch's inline runs still running get their actors: half of min(lease/3, timeouts). */
-function checkDelayMs(context: WorkerContext, runs: readonly LaneRun[]): number {
+/** When an inline run still running gets its actor: half of the earlier of lease/3 and its timeout. */
+function checkDelayMs(context: WorkerContext, run: LaneRun): number {
   let ms = Math.floor(context.config.leaseMs / 3);
-  for (const run of runs) if (run.timeoutMs !== undefined) ms = Math.min(ms, run.timeoutMs);
+  if (run.timeoutMs !== undefined) ms = Math.min(ms, run.timeoutMs);
   return Math.max(1, Math.floor(ms / 2));
+}
+
+const LANE_CHECK = 'lane.check';
+
+/**
+ * Keeps one `LANE.CHECK` timer for all inline runs, due at the earliest check
+ * among `due` and the one already set (one timer however many batches run:
+ * a timer per batch would pile up under a stream of direct starts).
+ */
+function scheduleLaneCheck(
+  context: WorkerContext,
+  enqueue: {
+    cancel: (id: string) => void;
+    raise: (event: WorkerEvent, options: { id: string; delay: number }) => void;
+    assign: (values: Partial<WorkerContext>) => void;
+  },
+  due: number | undefined,
+): void {
+  if (due === undefined || (context.laneCheckAt !== undefined && context.laneCheckAt <= due)) {
+    return;
+  }
+  if (context.laneCheckAt !== undefined) enqueue.cancel(LANE_CHECK);
+  const delay = Math.max(0, due - context.config.now());
+  enqueue.raise({ type: 'LANE.CHECK' }, { id: LANE_CHECK, delay });
+  enqueue.assign({ laneCheckAt: due });
+}
+
+/** The earliest check among inline runs still running. */
+function nextLaneCheck(context: WorkerContext, runs: readonly LaneRun[]): number | undefined {
+  let due: number | undefined;
+  for (const run of runs) {
+    if (run.settled !== undefined || run.actor) continue;
+    const at = run.startedAt + checkDelayMs(context, run);
+    if (due === undefined || at < due) due = at;
+  }
+  return due;
 }
 
 type RunSpawner = (
@@ -210,13 +246,12 @@ export const workerMachine = setup({
     startRuns: enqueueActions(({ context, enqueue, self }, tasks: readonly ClaimedTask[]) => {
       const runs = new Map(context.runs);
       if (context.config.inlineRuns) {
-        const batch = context.lane.nextBatch();
         const startedAt = context.config.now();
         const started: LaneRun[] = [];
         for (const task of tasks) {
           const input = runInput(context, task);
           const key = runKey(task);
-          const lane = context.lane.start(self, { ...input, key, batch, startedAt });
+          const lane = context.lane.start(self, { ...input, key, startedAt });
           started.push(lane);
           runs.set(key, {
             id: task.id,
@@ -227,9 +262,7 @@ export const workerMachine = setup({
           });
         }
         enqueue.assign({ runs });
-        if (started.length > 0) {
-          enqueue.raise({ type: 'LANE.CHECK', batch }, { delay: checkDelayMs(context, started) });
-        }
+        scheduleLaneCheck(context, enqueue, nextLaneCheck(context, started));
         return;
       }
       for (const task of tasks) {
@@ -369,6 +402,7 @@ export const workerMachine = setup({
       handlers: input.handlers,
       logger: input.logger ?? silentLogger,
       lane: new Lane(),
+      laneCheckAt: undefined,
       runs: new Map(),
       wakePending: false,
       backlog: false,
@@ -409,12 +443,18 @@ export const workerMachine = setup({
         }
       }),
     },
+    // The earliest check is due: runs past their check get actors; the timer
+    // is set again for the next one, if any run is still inline.
     'LANE.CHECK': {
-      actions: enqueueActions(({ context, event, enqueue }) => {
-        const runs = inlineRuns(context).filter(
-          (run) => run.batch === event.batch && run.settled === undefined,
-        );
-        if (runs.length > 0) enqueue.assign(adopt(runs));
+      actions: enqueueActions(({ context, enqueue }) => {
+        const now = context.config.now();
+        const inline = inlineRuns(context).filter((run) => run.settled === undefined);
+        const due = inline.filter((run) => run.startedAt + checkDelayMs(context, run) <= now);
+        if (due.length > 0) enqueue.assign(adopt(due));
+        const later = inline.filter((run) => !due.includes(run));
+        const next = { ...context, laneCheckAt: undefined };
+        enqueue.assign({ laneCheckAt: undefined });
+        scheduleLaneCheck(next, enqueue, nextLaneCheck(context, later));
       }),
     },
     'xstate.error.actor.*': { actions: 'forgetCrashedRun' },

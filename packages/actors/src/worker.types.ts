@@ -133,6 +133,8 @@ export interface WorkerContext {
   readonly logger: Logger;
   /** The records of inline runs. */
   readonly lane: Lane;
+  /** When the one `LANE.CHECK` timer fires (worker clock), if set. */
+  readonly laneCheckAt: number | undefined;
   /**
    * The runs in flight, by key. Copied on write (a new Map per assign), so
    * snapshots stay immutable; a Map because a batch adds or removes hundreds

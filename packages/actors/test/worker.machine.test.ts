@@ -403,6 +403,39 @@ describe('worker: inline runs', () => {
     expect(runActors(actor)).toEqual([]);
   });
 
+  it('checks each inline run at its own time with one timer, however many batches started', async () => {
+    const store = new FakeStore();
+    const gated = new GatedHandler();
+    const { actor, advance } = startWorker(store, { t: gated }, { leaseMs: 3000 });
+    await flush();
+    const [first] = store.add(1);
+    actor.send({ type: 'WAKE' });
+    await flush();
+    await advance(300);
+    const [second] = store.add(1);
+    actor.send({ type: 'WAKE' });
+    await flush();
+    expect(actor.getSnapshot().context.laneCheckAt).toBe(500);
+    await advance(200); // t = 500: the first run's check (half of lease/3)
+    expect(runActors(actor)).toEqual([`run:${first}:1`]);
+    expect(actor.getSnapshot().context.laneCheckAt).toBe(800);
+    await advance(300); // t = 800: the second's
+    expect(runActors(actor).sort()).toEqual([`run:${first}:1`, `run:${second}:1`].sort());
+    expect(actor.getSnapshot().context.laneCheckAt).toBeUndefined();
+  });
+
+  it('leaves no check timer set once every inline run has ended', async () => {
+    const store = new FakeStore();
+    store.add(2);
+    const { actor, advance, stats } = startWorker(store, { t: quick }, { leaseMs: 3000 });
+    await flush();
+    await advance(10);
+    expect(stats()).toMatchObject({ completed: 2 });
+    await advance(1000);
+    expect(runActors(actor)).toEqual([]);
+    expect(actor.getSnapshot().context.laneCheckAt).toBeUndefined();
+  });
+
   it('with inlineRuns: false, spawns a run actor per task', async () => {
     const store = new FakeStore();
     const ids = store.add(2);
