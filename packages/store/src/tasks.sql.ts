@@ -67,8 +67,9 @@ export function taskSql(s: string) {
     // $11 ms) when nothing claimable waits in its queue ($12): those are stored
     // running, attempt 1, as a claim-and-start would leave them. The others,
     // and all of them when the queue has a backlog, are stored pending.
+    // The backlog CTE is materialized: inlined, it became one InitPlan per use.
     enqueueStart: `
-      with backlog as (
+      with backlog as materialized (
         select exists (
           select 1 from ${t}
            where status in ('pending', 'retry') and queue = $12 and run_at <= now()
