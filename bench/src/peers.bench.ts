@@ -14,6 +14,7 @@ import { graphileWorker } from './peers/graphile.js';
 import type { LatencyResult, PeerRunner, ThroughputResult } from './peers/harness.js';
 import { baton, batonPgBus } from './peers/baton.js';
 import { pgBoss, pgBossPolling } from './peers/pgboss.js';
+import { floor } from './peers/floor.js';
 import { liveWorkers } from './peers/processes.js';
 
 /** The runners, in the order they are measured. */
@@ -23,6 +24,7 @@ export const peerRunners: readonly PeerRunner[] = [
   pgBoss,
   batonPgBus,
   pgBossPolling,
+  floor,
 ];
 
 /** Baton's runners: compared with the better of the other runners of the same run. */
@@ -35,8 +37,9 @@ const WARMUP = Number(process.env.BENCH_WARMUP ?? 100);
 const PROCESSES = (process.env.BENCH_PROCESSES ?? '1,2').split(',').map(Number);
 const ONLY = process.env.BENCH_PEERS_ONLY;
 
-interface PeerReport {
+export interface PeerReport {
   name: string;
+  yardstick?: boolean;
   version: string;
   settings: Readonly<Record<string, unknown>>;
   throughput: Record<string, { runs: ThroughputResult[]; medianTasksPerSec: number }>;
@@ -67,12 +70,12 @@ export function benchPeers(): Promise<void> {
 
 /** `pnpm bench throughput`: Baton (NATS and PostgreSQL bus), graphile-worker, pg-boss. */
 export function benchThroughput(): Promise<void> {
-  return sideBySide('throughput', [baton, graphileWorker, pgBoss, batonPgBus], 'throughput');
+  return sideBySide('throughput', [baton, graphileWorker, pgBoss, batonPgBus, floor], 'throughput');
 }
 
 /** `pnpm bench latency`: the same runners (pg-boss woken by NOTIFY: its best latency). */
 export function benchLatency(): Promise<void> {
-  return sideBySide('latency', [baton, graphileWorker, pgBoss, batonPgBus], 'latency');
+  return sideBySide('latency', [baton, graphileWorker, pgBoss, batonPgBus, floor], 'latency');
 }
 
 async function sideBySide(
@@ -84,7 +87,13 @@ async function sideBySide(
   const reports = new Map<PeerRunner, PeerReport>(
     runners.map((r) => [
       r,
-      { name: r.name, version: r.version, settings: r.settings, throughput: {} },
+      {
+        name: r.name,
+        version: r.version,
+        ...(r.yardstick ? { yardstick: true } : {}),
+        settings: r.settings,
+        throughput: {},
+      },
     ]),
   );
   const latencyRuns = new Map<PeerRunner, LatencyResult[]>();
@@ -216,7 +225,7 @@ async function sideBySide(
 }
 
 /** Baton vs the better peer of the same run: > 1 means Baton is better (higher tasks/s, lower ms). */
-interface Comparison {
+export interface Comparison {
   runner: string;
   figure: string;
   peer: string;
@@ -225,8 +234,8 @@ interface Comparison {
   medianRatio: number;
 }
 
-function compare(all: readonly PeerReport[]): Comparison[] {
-  const peers = all.filter((p) => !isBaton(p));
+export function compare(all: readonly PeerReport[]): Comparison[] {
+  const peers = all.filter((p) => !isBaton(p) && !p.yardstick);
   const out: Comparison[] = [];
   for (const b of all.filter(isBaton)) {
     for (const [n, slot] of Object.entries(b.throughput)) {

@@ -9,6 +9,8 @@ import { useTestDatabase } from '@baton/testkit';
 import { afterAll, expect, it } from 'vitest';
 import { batonPgBus } from '../src/peers/baton.js';
 import { graphileWorker } from '../src/peers/graphile.js';
+import { floor } from '../src/peers/floor.js';
+import { compare, type PeerReport } from '../src/peers.bench.js';
 
 const db = useTestDatabase();
 const pool = new pg.Pool({ connectionString: db.url, max: 2 });
@@ -41,3 +43,46 @@ it('latency: Baton (PostgreSQL bus) measures submit -> handler start over sequen
   expect(result.p95).toBeLessThanOrEqual(result.p99);
   expect(result.p99).toBeLessThanOrEqual(result.max);
 }, 120_000);
+
+it('the floor yardstick burns down 2,000 jobs and answers NATS submissions after its insert', async () => {
+  const burn = await floor.throughput!({ url: db.url, jobs: 2000, processes: 1 });
+  expect(burn).toMatchObject({ jobs: 2000, processes: 1 });
+  const { rows } = await pool.query<{ status: string; n: number }>(
+    'select status, count(*)::int as n from floor_jobs group by 1',
+  );
+  expect(rows).toEqual([{ status: 'completed', n: 2000 }]);
+  const latency = await floor.latency!({ url: db.url, samples: 40, warmup: 5 });
+  expect(latency.samples).toBe(40);
+  expect(latency.p50).toBeGreaterThan(0);
+}, 120_000);
+
+it('compares Baton with the better peer, never with the floor yardstick', () => {
+  const report = (name: string, tasksPerSec: number, p50: number, yardstick = false) =>
+    ({
+      name,
+      version: '-',
+      ...(yardstick ? { yardstick: true } : {}),
+      settings: {},
+      throughput: {
+        '1': {
+          runs: [{ jobs: 1, processes: 1, seconds: 1, tasksPerSec }],
+          medianTasksPerSec: tasksPerSec,
+        },
+      },
+      latency: {
+        runs: [{ samples: 1, p50, p95: p50, p99: p50, max: p50, mean: p50 }],
+        median: { samples: 1, p50, p95: p50, p99: p50, max: p50, mean: p50 },
+      },
+    }) satisfies PeerReport;
+  const rows = compare([
+    report('baton', 150, 1),
+    report('slow peer', 50, 4),
+    report('fast peer', 100, 2),
+    report('floor', 1000, 0.5, true),
+  ]);
+  expect(rows.map((r) => [r.figure, r.peer, r.ratioOfMedians])).toEqual([
+    ['throughput, 1 process(es)', 'fast peer', 1.5],
+    ['latency p50', 'fast peer', 2],
+    ['latency p99', 'fast peer', 2],
+  ]);
+});

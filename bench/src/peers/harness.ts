@@ -58,6 +58,11 @@ export interface PeerRunner {
   readonly name: string;
   /** Installed version, for the results file. */
   readonly version: string;
+  /**
+   * A yardstick (the floor), not a peer: measured and reported in the same
+   * run, never compared with as "the better peer".
+   */
+  readonly yardstick?: boolean;
   /** The settings used, for the results file (what makes this "its best"). */
   readonly settings: Readonly<Record<string, unknown>>;
   /** Upper bounds on latency samples, for a runner whose samples are slow (polling). */
