@@ -443,9 +443,11 @@ export class BatonNode implements AsyncDisposable {
         w.send({ type: 'DIRECT.RESERVE', key, taskType: input.type });
         return w.getSnapshot().context.reserved.has(key) ? key : undefined;
       },
+      // The handler starts first; its events and metrics follow (its
+      // settlement reaches the tracked store no sooner than a microtask later).
       started: (key, task) => {
-        this.#tracked?.started([task]);
         worker()?.send({ type: 'DIRECT.STARTED', key, task });
+        this.#tracked?.started([task]);
       },
       release: (key) => worker()?.send({ type: 'DIRECT.RELEASE', key }),
     };

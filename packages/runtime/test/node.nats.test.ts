@@ -54,6 +54,14 @@ describeNats('a node on NATS', (natsUrl) => {
   });
 
   it('a submission the node can run at once is stored running on it and starts without a claim', async () => {
+    const events: { status: string; ids: string[] }[] = [];
+    const sub = nc.subscribe(`baton.${group}.events.task.>`, {
+      callback: (_e, msg) => {
+        const m = decodeMessage(msg.data) as { status: string; tasks: { id: string }[] };
+        events.push({ status: m.status, ids: m.tasks.map((t) => t.id) });
+      },
+    });
+    await nc.flush();
     const reply = await request(
       `baton.${group}.submit.echo`,
       JSON.stringify({ payload: { n: 5 } }),
@@ -68,6 +76,11 @@ describeNats('a node on NATS', (natsUrl) => {
     expect(task).toMatchObject({ attempt: 1, leaseOwner: 'n1', result: { n: 10 } });
     expect(task.claimedAt).toEqual(task.createdAt);
     expect(task.startedAt).toEqual(task.createdAt);
+    // Its lifecycle events are published like a claimed task's, in order.
+    await expect
+      .poll(() => events.filter((e) => e.ids.includes(id)).map((e) => e.status))
+      .toEqual(['claimed', 'running', 'completed']);
+    sub.unsubscribe();
     // Due later: stored pending, claimed when due.
     const later = await request(
       `baton.${group}.submit.echo`,
