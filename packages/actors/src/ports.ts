@@ -260,13 +260,14 @@ export interface HandlerContext {
   readonly signal: AbortSignal;
   /** A logger carrying the task id and attempt. */
   readonly logger: Logger;
-  /** Extends the lease now (it is also extended every lease/3). Never rejects. */
-  extendLease(): Promise<void>;
+  /** Extends the lease now (it is also extended every lease/3). Never rejects. Bound: may be destructured. */
+  extendLease(this: void): Promise<void>;
   /**
    * Registers work to run inside the completion transaction; the run is then
-   * completed on its own instead of in a batch. The last call wins.
+   * completed on its own instead of in a batch. The last call wins. Bound:
+   * may be destructured.
    */
-  onComplete(work: CompletionWork): void;
+  onComplete(this: void, work: CompletionWork): void;
 }
 
 /** A task handler and its options. */

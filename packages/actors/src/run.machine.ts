@@ -123,50 +123,97 @@ function abort(ctx: RunContext, reason: AbortReason): void {
 
 type WriteResult = WriteOutcome | FailOutcome;
 
+interface HandlerContextOptions {
+  readonly task: ClaimedTask;
+  readonly ref: AttemptRef;
+  readonly store: StorePort;
+  readonly leaseMs: number;
+  readonly logger: Logger;
+  readonly abort: { readonly signal: AbortSignal };
+}
+
+/**
+ * A run's handler context. The worker makes one per task, so it is a plain
+ * object of fields: the logger and the two methods are made on first use
+ * (most handlers touch neither), and the methods come bound, so a handler
+ * may destructure them.
+ */
+class RunHandlerContext implements HandlerContext {
+  readonly taskId: string;
+  readonly type: string;
+  readonly queue: string;
+  readonly payload: Json;
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  readonly token: AttemptRef;
+  readonly #opts: HandlerContextOptions;
+  readonly #send: (event: RunEvent) => void;
+  #logger: Logger | undefined;
+  #extendLease: (() => Promise<void>) | undefined;
+  #onComplete: ((work: CompletionWork) => void) | undefined;
+
+  constructor(opts: HandlerContextOptions, send: (event: RunEvent) => void) {
+    const { task, ref } = opts;
+    this.taskId = ref.id;
+    this.type = task.type;
+    this.queue = task.queue;
+    this.payload = task.payload;
+    this.attempt = ref.attempt;
+    this.maxAttempts = task.maxAttempts;
+    this.token = ref;
+    this.#opts = opts;
+    this.#send = send;
+  }
+
+  get signal(): AbortSignal {
+    return this.#opts.abort.signal;
+  }
+
+  #fields(): Record<string, unknown> {
+    return { taskId: this.taskId, attempt: this.attempt, type: this.type };
+  }
+
+  get logger(): Logger {
+    if (!this.#logger) {
+      const log = this.#opts.logger;
+      const fields = this.#fields();
+      this.#logger = {
+        info: (m, f) => log.info(m, { ...fields, ...f }),
+        warn: (m, f) => log.warn(m, { ...fields, ...f }),
+        error: (m, f) => log.error(m, { ...fields, ...f }),
+      };
+    }
+    return this.#logger;
+  }
+
+  get extendLease(): () => Promise<void> {
+    this.#extendLease ??= async () => {
+      const { store, ref, leaseMs, logger } = this.#opts;
+      try {
+        this.#send({ type: 'LEASE.RESULT', outcome: await store.extendLease(ref, leaseMs) });
+      } catch (error) {
+        logger.warn('lease extension failed', { ...this.#fields(), error: messageOf(error) });
+      }
+    };
+    return this.#extendLease;
+  }
+
+  get onComplete(): (work: CompletionWork) => void {
+    this.#onComplete ??= (work) => this.#send({ type: 'WORK', work });
+    return this.#onComplete;
+  }
+}
+
 /**
  * The context a handler receives. `send` delivers the run's own events
  * (lease results, registered work) to whoever runs it: the run actor, or
  * the worker's inline lane.
  */
 export function handlerContext(
-  opts: {
-    readonly task: ClaimedTask;
-    readonly ref: AttemptRef;
-    readonly store: StorePort;
-    readonly leaseMs: number;
-    readonly logger: Logger;
-    readonly abort: { readonly signal: AbortSignal };
-  },
+  opts: HandlerContextOptions,
   send: (event: RunEvent) => void,
 ): HandlerContext {
-  const { task, ref, store, leaseMs } = opts;
-  const fields = { taskId: ref.id, attempt: ref.attempt, type: task.type };
-  const log = opts.logger;
-  return {
-    taskId: ref.id,
-    type: task.type,
-    queue: task.queue,
-    payload: task.payload,
-    attempt: ref.attempt,
-    maxAttempts: task.maxAttempts,
-    token: ref,
-    get signal() {
-      return opts.abort.signal;
-    },
-    logger: {
-      info: (m, f) => log.info(m, { ...fields, ...f }),
-      warn: (m, f) => log.warn(m, { ...fields, ...f }),
-      error: (m, f) => log.error(m, { ...fields, ...f }),
-    },
-    extendLease: async () => {
-      try {
-        send({ type: 'LEASE.RESULT', outcome: await store.extendLease(ref, leaseMs) });
-      } catch (error) {
-        log.warn('lease extension failed', { ...fields, error: messageOf(error) });
-      }
-    },
-    onComplete: (work) => send({ type: 'WORK', work }),
-  };
+  return new RunHandlerContext(opts, send);
 }
 
 /** Calls a handler; a synchronous throw becomes a rejection. */

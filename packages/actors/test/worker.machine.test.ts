@@ -318,6 +318,48 @@ describe('worker: finishing runs', () => {
   });
 });
 
+describe('worker: the handler context', () => {
+  it('has the task fields, a logger carrying the task, and methods that work destructured', async () => {
+    const store = new FakeStore();
+    const [id] = store.add(1);
+    const lines: { message: string; fields: Record<string, unknown> | undefined }[] = [];
+    const logger = {
+      info: (message: string, fields?: Record<string, unknown>) => lines.push({ message, fields }),
+      warn: () => undefined,
+      error: () => undefined,
+    };
+    const effects: string[] = [];
+    let seen: unknown;
+    const handler: TaskHandler = {
+      run: async (ctx) => {
+        const { onComplete, extendLease, logger: log, taskId, attempt, type, queue, payload } = ctx;
+        seen = { taskId, attempt, type, queue, payload, maxAttempts: ctx.maxAttempts };
+        log.info('working', { step: 1 });
+        await extendLease();
+        onComplete(async () => void effects.push(taskId));
+        return null;
+      },
+    };
+    const { advance } = startWorker(store, { t: handler }, { logger });
+    await advance(10);
+    expect(seen).toEqual({
+      taskId: id,
+      attempt: 1,
+      type: 't',
+      queue: 'default',
+      payload: { n: 0 },
+      maxAttempts: 3,
+    });
+    expect(lines).toContainEqual({
+      message: 'working',
+      fields: { taskId: id, attempt: 1, type: 't', step: 1 },
+    });
+    expect(store.calls.extendLease).toEqual([{ id, attempt: 1 }]);
+    expect(effects).toEqual([id]);
+    expect(store.status(id!)).toBe('completed');
+  });
+});
+
 describe('worker: drain', () => {
   it('stops claiming, waits for runs within the grace, then aborts and releases the rest', async () => {
     const store = new FakeStore();

@@ -12,7 +12,7 @@ export interface TaskContext<P = Json> extends Omit<HandlerContext, 'payload' | 
    * @example
    * ctx.onComplete((tx) => tx.query('insert into receipts (order_id) values ($1)', [ctx.payload.orderId]));
    */
-  onComplete(work: (tx: PoolClient) => Promise<unknown>): void;
+  onComplete(this: void, work: (tx: PoolClient) => Promise<unknown>): void;
 }
 
 export type HandlerFn<P = Json> = (ctx: TaskContext<P>) => Promise<Json | void> | Json | void;
