@@ -57,7 +57,8 @@ export class Handlers implements HandlerRegistry {
       throw new InvalidArgumentError('timeoutMs', 'must be a positive integer', timeoutMs);
     }
     const handler: TaskHandler = {
-      run: async (ctx) => (await fn(ctx as unknown as TaskContext<P>)) ?? null,
+      // Not async: the worker awaits the result (and turns a throw into a rejection).
+      run: (ctx) => Promise.resolve(fn(ctx as unknown as TaskContext<P>)),
       timeoutMs,
       ...(concurrency !== undefined ? { concurrency } : {}),
       ...(options.retryable ? { retryable: options.retryable } : {}),

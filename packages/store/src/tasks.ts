@@ -70,6 +70,21 @@ export type BatchOutcome =
 
 const TASK_ID = /^[1-9][0-9]{0,18}$/;
 
+/**
+ * A batch's ids or attempts as a PostgreSQL array literal, built in one pass
+ * (pg would quote and escape each element); anything that is not a plain
+ * integer makes it hand the values to pg as they are.
+ */
+function intArray(values: readonly (string | number)[]): string | readonly (string | number)[] {
+  let literal = '{';
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (typeof v === 'number' ? !Number.isSafeInteger(v) : !TASK_ID.test(v)) return values;
+    literal += i === 0 ? String(v) : `,${v}`;
+  }
+  return `${literal}}`;
+}
+
 function checkId(id: unknown, field = 'id'): TaskId {
   if (typeof id !== 'string' || !TASK_ID.test(id)) {
     throw new InvalidArgumentError(field, 'must be a task id (a positive integer as a string)', id);
@@ -403,8 +418,8 @@ export class TaskStore {
   /** running -> completed for a batch of runs, in one statement. */
   async completeMany(refs: readonly CompletionRef[]): Promise<BatchOutcome[]> {
     if (refs.length === 0) return [];
-    const ids = refs.map((r) => r.id);
-    const attempts = refs.map((r) => r.attempt);
+    const ids = intArray(refs.map((r) => r.id));
+    const attempts = intArray(refs.map((r) => r.attempt));
     const query = refs.every((r) => r.result === undefined || r.result === null)
       ? this.#named('completeNoResults', this.#sql.completeNoResults, [ids, attempts])
       : this.#named('complete', this.#sql.complete, [

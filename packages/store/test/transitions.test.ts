@@ -161,6 +161,25 @@ describe('legal transitions', () => {
     ]);
   });
 
+  it('completeMany takes only plain integer ids: a crafted id cannot reach another task', async () => {
+    const { tasks } = ctx.store;
+    await tasks.enqueue({ type: 't.crafted', payload: {} });
+    await tasks.enqueue({ type: 't.crafted', payload: {} });
+    const [x, y] = (
+      await tasks.claimRuns({ owner, types: ['t.crafted'], limit: 2, leaseMs: 30_000 })
+    ).sort((p, q) => Number(p.id) - Number(q.id));
+    // As an array literal, "x,y" would have named both tasks; as an element it is no id.
+    await expect(tasks.completeMany([{ id: `${x!.id},${y!.id}`, attempt: 1 }])).rejects.toThrow();
+    expect((await tasks.get(x!.id))!.status).toBe('running');
+    expect((await tasks.get(y!.id))!.status).toBe('running');
+    expect(
+      await tasks.completeMany([
+        { id: x!.id, attempt: 1 },
+        { id: y!.id, attempt: 1 },
+      ]),
+    ).toEqual([{ ok: true }, { ok: true }]);
+  });
+
   it('enqueueAndStart stores eligible tasks running on the submitting node, unless the queue has a backlog', async () => {
     const { tasks } = ctx.store;
     const start = (n: number, eligible: boolean[] = Array.from({ length: n }, () => true)) => ({
