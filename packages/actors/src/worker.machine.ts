@@ -648,7 +648,13 @@ export const workerMachine = setup({
             target: 'idle',
             actions: 'startFlush',
           },
-          after: { completionFlush: 'due' },
+          // Due: straight to a free writer, else wait for one in `due`.
+          after: {
+            completionFlush: [
+              { guard: 'hasCompletionWriter', target: 'idle', actions: 'startFlush' },
+              { target: 'due' },
+            ],
+          },
         },
         /** The batch is due; it goes as soon as a writer is free. */
         due: {
