@@ -23,7 +23,7 @@ export interface FloorWorkerConfig {
   loops: number;
 }
 
-export const FLOOR_CLAIM = `
+const FLOOR_CLAIM = `
   with next as (
     select id from floor_jobs where status = 'pending' order by id limit 50 for update skip locked
   )

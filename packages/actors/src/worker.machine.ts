@@ -91,9 +91,10 @@ function checkDelayMs(context: WorkerContext, run: LaneRun): number {
 const LANE_CHECK = 'lane.check';
 
 /**
- * Keeps one `LANE.CHECK` timer for all inline runs, due at the earliest check
- * among `due` and the one already set (one timer however many batches run:
- * a timer per batch would pile up under a stream of direct starts).
+ * Keeps one `LANE.CHECK` timer for all inline runs: sets it for `due` unless
+ * the one still set (`current`; undefined once it has fired) comes no later.
+ * One timer however many batches run: a timer per batch would pile up under
+ * a stream of direct starts.
  */
 function scheduleLaneCheck(
   context: WorkerContext,
@@ -102,12 +103,11 @@ function scheduleLaneCheck(
     raise: (event: WorkerEvent, options: { id: string; delay: number }) => void;
     assign: (values: Partial<WorkerContext>) => void;
   },
+  current: number | undefined,
   due: number | undefined,
 ): void {
-  if (due === undefined || (context.laneCheckAt !== undefined && context.laneCheckAt <= due)) {
-    return;
-  }
-  if (context.laneCheckAt !== undefined) enqueue.cancel(LANE_CHECK);
+  if (due === undefined || (current !== undefined && current <= due)) return;
+  if (current !== undefined) enqueue.cancel(LANE_CHECK);
   const delay = Math.max(0, due - context.config.now());
   enqueue.raise({ type: 'LANE.CHECK' }, { id: LANE_CHECK, delay });
   enqueue.assign({ laneCheckAt: due });
@@ -262,7 +262,7 @@ export const workerMachine = setup({
           });
         }
         enqueue.assign({ runs });
-        scheduleLaneCheck(context, enqueue, nextLaneCheck(context, started));
+        scheduleLaneCheck(context, enqueue, context.laneCheckAt, nextLaneCheck(context, started));
         return;
       }
       for (const task of tasks) {
@@ -448,13 +448,15 @@ export const workerMachine = setup({
     'LANE.CHECK': {
       actions: enqueueActions(({ context, enqueue }) => {
         const now = context.config.now();
-        const inline = inlineRuns(context).filter((run) => run.settled === undefined);
-        const due = inline.filter((run) => run.startedAt + checkDelayMs(context, run) <= now);
+        const due: LaneRun[] = [];
+        const later: LaneRun[] = [];
+        for (const run of inlineRuns(context)) {
+          if (run.settled !== undefined) continue;
+          (run.startedAt + checkDelayMs(context, run) <= now ? due : later).push(run);
+        }
         if (due.length > 0) enqueue.assign(adopt(due));
-        const later = inline.filter((run) => !due.includes(run));
-        const next = { ...context, laneCheckAt: undefined };
         enqueue.assign({ laneCheckAt: undefined });
-        scheduleLaneCheck(next, enqueue, nextLaneCheck(context, later));
+        scheduleLaneCheck(context, enqueue, undefined, nextLaneCheck(context, later));
       }),
     },
     'xstate.error.actor.*': { actions: 'forgetCrashedRun' },
