@@ -124,6 +124,44 @@ function nextLaneCheck(context: WorkerContext, runs: readonly LaneRun[]): number
   return due;
 }
 
+/*
+ * The per-task bodies of the batch actions are functions of their own: an
+ * action runs once per batch, too rarely for V8 to optimize it, so a loop
+ * body left inline in it stays interpreted (it was 18% of the node's CPU in
+ * the burn-down), while a function called once per task is optimized.
+ */
+
+/** Starts one claimed task's handler inline and records its run in `runs`. */
+function startInline(
+  context: WorkerContext,
+  worker: Parameters<Lane['start']>[0],
+  task: ClaimedTask,
+  startedAt: number,
+  runs: Map<string, RunEntry>,
+): LaneRun {
+  const key = runKey(task);
+  const handler = context.handlers.lookup(task.type);
+  const lane = context.lane.start(worker, {
+    key,
+    task,
+    handler,
+    timeoutMs: handler?.timeoutMs ?? context.config.defaultTimeoutMs,
+    store: context.store,
+    leaseMs: context.config.leaseMs,
+    logger: context.logger,
+    startedAt,
+  });
+  runs.set(key, { id: task.id, attempt: task.attempt, type: task.type, actorId: key, lane });
+  return lane;
+}
+
+/** The completion of an inline run whose handler simply returned; undefined otherwise. */
+function plainSuccess(run: LaneRun): CompletionRef | undefined {
+  const { settled } = run;
+  if (!settled?.ok || run.work !== undefined) return undefined;
+  return { id: run.task.id, attempt: run.task.attempt, result: settled.result };
+}
+
 type RunSpawner = (
   src: 'run',
   options: { id: string; input: RunInput },
@@ -248,19 +286,7 @@ export const workerMachine = setup({
       if (context.config.inlineRuns) {
         const startedAt = context.config.now();
         const started: LaneRun[] = [];
-        for (const task of tasks) {
-          const input = runInput(context, task);
-          const key = runKey(task);
-          const lane = context.lane.start(self, { ...input, key, startedAt });
-          started.push(lane);
-          runs.set(key, {
-            id: task.id,
-            attempt: task.attempt,
-            type: task.type,
-            actorId: key,
-            lane,
-          });
-        }
+        for (const task of tasks) started.push(startInline(context, self, task, startedAt, runs));
         enqueue.assign({ runs });
         scheduleLaneCheck(context, enqueue, context.laneCheckAt, nextLaneCheck(context, started));
         return;
@@ -279,14 +305,11 @@ export const workerMachine = setup({
       const handOver: LaneRun[] = [];
       for (const run of event.runs) {
         if (run.actor || context.runs.get(run.key)?.lane !== run) continue;
-        if (run.settled?.ok && run.work === undefined) {
+        const completion = plainSuccess(run);
+        if (completion) {
           runs ??= new Map(context.runs);
           runs.delete(run.key);
-          completions.push({
-            id: run.task.id,
-            attempt: run.task.attempt,
-            result: run.settled.result,
-          });
+          completions.push(completion);
         } else {
           // Failed, or completes with its work: the run actor writes it.
           handOver.push(run);
