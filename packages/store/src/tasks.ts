@@ -71,19 +71,16 @@ export type BatchOutcome =
 const TASK_ID = /^[1-9][0-9]{0,18}$/;
 
 /**
- * A batch's ids or attempts as a PostgreSQL array literal, built in one pass
+ * A batch's ids or attempts as a PostgreSQL array literal, joined natively
  * (pg would quote and escape each element); anything that is not a plain
  * integer makes it hand the values to pg as they are.
  */
 function intArray(values: readonly (string | number)[]): string | readonly (string | number)[] {
-  let literal = '{';
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i]!;
-    if (typeof v === 'number' ? !Number.isSafeInteger(v) : !TASK_ID.test(v)) return values;
-    literal += i === 0 ? String(v) : `,${v}`;
-  }
-  return `${literal}}`;
+  return values.every(isPlainInt) ? `{${values.join(',')}}` : values;
 }
+
+const isPlainInt = (v: string | number) =>
+  typeof v === 'number' ? Number.isSafeInteger(v) : TASK_ID.test(v);
 
 function checkId(id: unknown, field = 'id'): TaskId {
   if (typeof id !== 'string' || !TASK_ID.test(id)) {
