@@ -122,11 +122,17 @@ export function taskSql(s: string) {
       `select id, type, queue, payload, attempt, max_attempts, idempotency_key from claimed`,
     ),
 
+    // The batch transitions below find their rows by primary key, one probe
+    // per id. Their status test compares text on purpose: written as
+    // `t.status = 'running'` it lets the planner scan every claimed or running
+    // row instead (through tasks_lease_idx), a plan it picks whenever the
+    // statistics say few rows run, and whose cost grows with all the runs in
+    // the group, not with the batch (a nested loop over it was 84 ms for 500).
     markRunning: `
       with upd as (
         update ${t} t set status = 'running', started_at = now()
           from unnest($1::bigint[], $2::int[]) as r(id, attempt)
-         where t.id = r.id and t.attempt = r.attempt and t.status = 'claimed'
+         where t.id = r.id and t.attempt = r.attempt and t.status::text = 'claimed'
         returning t.id, t.attempt, t.lease_owner
       ), hist as (
         insert into ${h} (task_id, from_status, to_status, node, attempt)
@@ -143,7 +149,7 @@ export function taskSql(s: string) {
       update ${t} t
          set status = 'completed', finished_at = now(), result = r.result, lease_expires_at = null
         from unnest($1::bigint[], $2::int[], $3::jsonb[]) as r(id, attempt, result)
-       where t.id = r.id and t.attempt = r.attempt and t.status = 'running'
+       where t.id = r.id and t.attempt = r.attempt and t.status::text = 'running'
       returning t.id`,
 
     // The same for a batch whose results are all null (most tasks return nothing).
@@ -151,7 +157,7 @@ export function taskSql(s: string) {
       update ${t} t
          set status = 'completed', finished_at = now(), result = null, lease_expires_at = null
         from unnest($1::bigint[], $2::int[]) as r(id, attempt)
-       where t.id = r.id and t.attempt = r.attempt and t.status = 'running'
+       where t.id = r.id and t.attempt = r.attempt and t.status::text = 'running'
       returning t.id`,
 
     // $3 retryable, $4 retry delay in ms, $5 error json, $6 override: dead letter

@@ -92,3 +92,34 @@ describe('the claim query plan', () => {
     expectClaimableOnly(tasksAccess(await claimPlan()));
   });
 });
+
+describe('the batch transition plans', () => {
+  const sql = taskSql('"baton"');
+  const statements: [string, string, string][] = [
+    ['completeNoResults', sql.completeNoResults, `'{1,2}', '{1,1}'`],
+    ['complete', sql.complete, `'{1,2}', '{1,1}', '{null,null}'`],
+    ['markRunning', sql.markRunning, `'{1,2}', '{1,1}'`],
+  ];
+
+  /** Every access to tasks is a primary key probe per id of the batch. */
+  async function expectLookupsById() {
+    for (const [name, text, args] of statements) {
+      const access = tasksAccess(await genericPlan(text, args));
+      expect(access.length, name).toBeGreaterThan(0);
+      for (const a of access) expect(a, name).toMatch(/^Index Scan:tasks_pkey:\(id = r\.id\)$/);
+    }
+  }
+
+  it('look their rows up by primary key, not through every claimed or running row, whatever the statistics say', async () => {
+    const { tasks, pool } = ctx.store;
+    const batch = Array.from({ length: 1000 }, (_, i) => ({ type: 'plan', payload: i }));
+    for (let i = 0; i < 5; i++) await tasks.enqueueMany(batch);
+    // Statistics taken while nothing runs: a scan of the running rows looks free.
+    await pool.query('analyze baton.tasks');
+    await expectLookupsById();
+    // And while most rows run.
+    await tasks.claim({ owner: 'n', limit: 4000, leaseMs: 60_000, start: true });
+    await pool.query('analyze baton.tasks');
+    await expectLookupsById();
+  });
+});
