@@ -19,7 +19,7 @@ import type {
   WriteOutcome,
 } from '@baton/actors';
 import type { TaskStatus, TaskStore } from '@baton/store';
-import type { BatonMetrics, LoopMonitor } from './observability/index.js';
+import type { BatonMetrics, LoopMonitor, TaskOutcome } from './observability/index.js';
 
 /** One task in a lifecycle event. */
 export interface TaskEventItem {
@@ -215,7 +215,10 @@ export class TrackedStore implements StorePort {
     return [{ id, type: run.type, attempt: run.attempt }];
   }
 
-  /** Records outcomes: metrics per task, one event for the batch, stale writes counted. */
+  /**
+   * Records outcomes: the metrics once per run of tasks of one type (a batch
+   * is usually one), one event for the batch, stale writes counted.
+   */
   #settle(
     refs: readonly AttemptRef[],
     outcomes: readonly (BatchOutcome | WriteOutcome | FailOutcome)[],
@@ -225,6 +228,14 @@ export class TrackedStore implements StorePort {
     const items: TaskEventItem[] = [];
     const now = performance.now();
     if (final) this.#loop.progress();
+    const recorded = final && isOutcome(status) ? status : undefined;
+    let runType: string | undefined;
+    let durations: number[] = [];
+    const record = () => {
+      if (recorded && runType !== undefined && durations.length > 0) {
+        this.#metrics.recordOutcomes(runType, recorded, durations);
+      }
+    };
     refs.forEach((ref, i) => {
       const outcome = outcomes[i];
       if (!outcome) return;
@@ -237,17 +248,21 @@ export class TrackedStore implements StorePort {
       const type = run?.type ?? '';
       if (final) {
         this.#running.delete(ref.id);
-        if (
-          status === 'completed' ||
-          status === 'retry' ||
-          status === 'dead_letter' ||
-          status === 'cancelled'
-        ) {
-          this.#metrics.recordOutcome(type, status, run ? (now - run.since) / 1000 : 0);
+        if (recorded) {
+          if (type !== runType) {
+            record();
+            runType = type;
+            durations = [];
+          }
+          durations.push(run ? (now - run.since) / 1000 : 0);
         }
       }
       items.push({ id: ref.id, type, attempt: ref.attempt });
     });
+    record();
     if (items.length > 0) this.#emit(status, items);
   }
 }
+
+const OUTCOMES: ReadonlySet<string> = new Set(['completed', 'retry', 'dead_letter', 'cancelled']);
+const isOutcome = (status: TaskStatus): status is TaskOutcome => OUTCOMES.has(status);

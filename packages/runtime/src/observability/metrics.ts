@@ -21,6 +21,7 @@
  * - `baton_task_counts_failures_total`: failed count queries behind `baton_tasks`
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { BatchHistogram, type HistogramSeries } from './batch-histogram.js';
 import { TaskCountsCache, type TaskCountsReading, type TaskCountsSource } from './task-counts.js';
 
 /** How an attempt ended, as counted by `baton_tasks_completed_total{status}`. */
@@ -106,7 +107,8 @@ export interface BatonMetrics {
   readonly groupMembers: Gauge<'state'>;
   readonly leader: Gauge<'group'>;
   readonly leaderTerm: Gauge<'group'>;
-  readonly taskDuration: Histogram<'type' | 'status'>;
+  /** Recorded per batch (see batch-histogram.ts); read through the registry. */
+  readonly taskDuration: BatchHistogram<'type' | 'status'>;
   readonly claimDuration: Histogram;
   readonly nodeInfo: Gauge<'node' | 'group' | 'version' | 'bus'>;
 
@@ -117,6 +119,8 @@ export interface BatonMetrics {
    * for `dead_letter`. Use this rather than the counters one by one.
    */
   recordOutcome(type: string, status: TaskOutcome, durationSeconds: number): void;
+  /** `recordOutcome` for a batch of attempts of one type that ended the same way. */
+  recordOutcomes(type: string, status: TaskOutcome, durationsSeconds: readonly number[]): void;
   /** Counts a write refused by the attempt or term fence. */
   recordStaleWrite(kind: StaleWriteKind): void;
   /** Sets `baton_group_members`; a state missing from `counts` is set to 0. */
@@ -189,12 +193,13 @@ export function createMetrics(options: MetricsOptions = {}): BatonMetrics {
   /** The label children of recordOutcome, by outcome and type. */
   const outcomeSeries = new Map<
     string,
-    { completed: { inc(): void }; duration: { observe(value: number): void } }
+    { completed: { inc(n?: number): void }; duration: HistogramSeries }
   >();
 
   const metrics: Omit<
     BatonMetrics,
     | 'recordOutcome'
+    | 'recordOutcomes'
     | 'recordStaleWrite'
     | 'setMembers'
     | 'setLeader'
@@ -264,7 +269,7 @@ export function createMetrics(options: MetricsOptions = {}): BatonMetrics {
       'The leadership term this node last saw for the group.',
       ['group'],
     ),
-    taskDuration: new Histogram<'type' | 'status'>({
+    taskDuration: new BatchHistogram<'type' | 'status'>({
       name: 'baton_task_duration_seconds',
       help: 'Handler run time of an attempt, by task type and outcome.',
       labelNames: ['type', 'status'],
@@ -293,6 +298,9 @@ export function createMetrics(options: MetricsOptions = {}): BatonMetrics {
   const result: BatonMetrics = {
     ...metrics,
     recordOutcome(type, status, durationSeconds) {
+      result.recordOutcomes(type, status, [durationSeconds]);
+    },
+    recordOutcomes(type, status, durationsSeconds) {
       const key = `${status}\u0000${type}`;
       let series = outcomeSeries.get(key);
       if (!series) {
@@ -301,16 +309,20 @@ export function createMetrics(options: MetricsOptions = {}): BatonMetrics {
         // Label lookups hash the labels on every call; the hot path keeps the children.
         series = {
           completed: metrics.tasksCompleted.labels({ type, status }),
-          duration: metrics.taskDuration.labels({ type, status }),
+          duration: metrics.taskDuration.series({ type, status }),
         };
         outcomeSeries.set(key, series);
       }
-      series.completed.inc();
-      if (Number.isFinite(durationSeconds) && durationSeconds >= 0) {
-        series.duration.observe(durationSeconds);
+      const n = durationsSeconds.length;
+      if (n === 0) return;
+      series.completed.inc(n);
+      const { duration } = series;
+      for (let i = 0; i < n; i++) {
+        const seconds = durationsSeconds[i]!;
+        if (seconds >= 0) duration.observe(seconds);
       }
-      if (status === 'retry') metrics.taskRetries.inc({ type });
-      if (status === 'dead_letter') metrics.tasksDeadLettered.inc({ type });
+      if (status === 'retry') metrics.taskRetries.inc({ type }, n);
+      if (status === 'dead_letter') metrics.tasksDeadLettered.inc({ type }, n);
     },
     recordStaleWrite(kind) {
       metrics.staleWritesRejected.inc({ kind });
