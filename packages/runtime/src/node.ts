@@ -13,7 +13,7 @@ import {
 } from '@baton/actors';
 import { createScheduleStore, createStore, type Store, type TaskStatus } from '@baton/store';
 import type { Bus, BusSubscription } from './bus/bus.js';
-import { encodeAs, detectEncoding, encodeMessage } from './bus/codec.js';
+import { encodeAs, detectEncoding, encodeMessage, encodeMessageWith } from './bus/codec.js';
 import { groupSubjects, type GroupSubjects } from './bus/subjects.js';
 import { actorLogger, busPort, heartbeatPort } from './adapters.js';
 import { openBus, startStreamIntake, type StreamIntake } from './bus-factory.js';
@@ -221,11 +221,19 @@ export class BatonNode implements AsyncDisposable {
         logger.info({ bus: bus.kind, event: e.type }, 'bus connection event');
     });
     const s = this.#subjects;
+    // Items are packed once per array: a claim that starts its runs emits
+    // `claimed` and `running` with the same one.
+    let packedItems: readonly TaskEventItem[] | undefined;
+    let packed: Uint8Array = new Uint8Array();
     const emit = (status: TaskStatus, tasks: readonly TaskEventItem[]) => {
+      if (tasks !== packedItems) {
+        packed = encodeMessage(tasks);
+        packedItems = tasks;
+      }
       bus
         .publish(
           s.taskEvent(status),
-          encodeMessage({ status, node: config.nodeId, at: Date.now(), tasks }),
+          encodeMessageWith({ status, node: config.nodeId, at: Date.now() }, 'tasks', packed),
         )
         .catch(() =>
           this.metrics.busMessagesDropped.inc({ subject_kind: 'events', reason: 'publish_failed' }),

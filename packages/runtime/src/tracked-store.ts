@@ -117,8 +117,11 @@ export class TrackedStore implements StorePort {
     // rarely for V8 to optimize a loop in it (see the worker's startInline).
     const items = tasks.map((t) => this.#remember(t, now));
     this.#emit('claimed', items);
-    // A claim with `start` also started the runs: the `running` event of markRunning.
-    const started = items.filter((_, i) => tasks[i]!.status === 'running');
+    // A claim with `start` also started the runs: the `running` event of
+    // markRunning. With all of them started it is the same items array, which
+    // the emitter then packs once for both messages.
+    const allStarted = tasks.every((t) => t.status === 'running');
+    const started = allStarted ? items : items.filter((_, i) => tasks[i]!.status === 'running');
     if (started.length > 0) this.#emit('running', started);
   }
 

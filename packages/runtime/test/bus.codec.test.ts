@@ -6,6 +6,7 @@ import {
   detectEncoding,
   encodeAs,
   encodeMessage,
+  encodeMessageWith,
 } from '../src/bus/codec.js';
 import { CodecError } from '../src/bus/errors.js';
 
@@ -156,5 +157,31 @@ describe('internal messages', () => {
       '{"id":"7","duplicate":false}',
     );
     expect(decodeMessage(encodeAs('msgpack', { id: '7' }))).toEqual({ id: '7' });
+  });
+});
+
+describe('encodeMessageWith', () => {
+  const tasks = [
+    { id: '1', type: 'email', attempt: 1 },
+    { id: '2', type: 'report', attempt: 3 },
+  ];
+
+  it('gives the bytes of the whole message packed at once, with the packed field last', () => {
+    const packed = encodeMessage(tasks);
+    const message = { status: 'claimed', node: 'n1', at: 1_700_000_000_000 };
+    const bytes = encodeMessageWith(message, 'tasks', packed);
+    expect(Buffer.from(bytes)).toEqual(Buffer.from(encodeMessage({ ...message, tasks })));
+    expect(decodeMessage(bytes)).toEqual({ ...message, tasks });
+    // The same packed items serve a second message.
+    expect(decodeMessage(encodeMessageWith({ status: 'running' }, 'tasks', packed))).toEqual({
+      status: 'running',
+      tasks,
+    });
+  });
+
+  it('refuses a message that is not a small map', () => {
+    const packed = encodeMessage(tasks);
+    const wide = Object.fromEntries(Array.from({ length: 15 }, (_, i) => [`f${i}`, i]));
+    expect(() => encodeMessageWith(wide, 'tasks', packed)).toThrow(/fewer than 15 fields/);
   });
 });

@@ -63,6 +63,31 @@ export function encodeMessage(value: unknown): Uint8Array {
 }
 
 /**
+ * Packs `message` (a map of fewer than 15 fields) with one more field, `key`,
+ * whose value is already packed by {@link encodeMessage}: a batch's items,
+ * packed once, serve each message that carries them. The result is the
+ * MessagePack map `encodeMessage({ ...message, [key]: value })` would give.
+ */
+export function encodeMessageWith(
+  message: Readonly<Record<string, unknown>>,
+  key: string,
+  packed: Uint8Array,
+): Uint8Array {
+  const head = packr.pack(message);
+  const fields = head[0]! - 0x80; // a fixmap's header holds its size
+  if (fields < 0 || fields >= 15) {
+    throw new TypeError('encodeMessageWith: the message must be a map of fewer than 15 fields');
+  }
+  const name = packr.pack(key);
+  const out = new Uint8Array(head.length + name.length + packed.length);
+  out.set(head);
+  out[0] = 0x80 + fields + 1;
+  out.set(name, head.length);
+  out.set(packed, head.length + name.length);
+  return out;
+}
+
+/**
  * Unpacks an internal message. Throws {@link CodecError} (`BAD_ENCODING`)
  * when `data` is not exactly one MessagePack value.
  */
