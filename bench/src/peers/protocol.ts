@@ -40,12 +40,14 @@ export function workerConfig<T>(): T {
 /** Reports a handler start: once per process in throughput mode, per job in latency mode. */
 export function handlerReporter(mode: WorkerMode): (id: string) => void {
   let reported = false;
+  // The clock is read only when a report is sent: in a burn-down this runs
+  // once per task in the measured process, for every peer alike.
+  const at = () => performance.timeOrigin + performance.now();
   return (id) => {
-    const at = performance.timeOrigin + performance.now();
-    if (mode === 'latency') send({ type: 'job', id, at });
+    if (mode === 'latency') send({ type: 'job', id, at: at() });
     else if (!reported) {
       reported = true;
-      send({ type: 'started', at });
+      send({ type: 'started', at: at() });
     }
   };
 }
