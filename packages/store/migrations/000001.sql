@@ -41,6 +41,7 @@ create index tasks_lease_idx on :SCHEMA.tasks (lease_expires_at)
 create unique index tasks_idempotency_key_idx on :SCHEMA.tasks (idempotency_key)
   where idempotency_key is not null;
 -- Counts and listings by status (newest first). Listing by time uses the primary key.
+-- (Since 000005 it leaves out completed tasks.)
 -- Every index here is written on each transition (a status change is never a HOT
 -- update), so the set is kept small on purpose.
 create index tasks_status_idx on :SCHEMA.tasks (status, id);

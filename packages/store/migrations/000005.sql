@@ -1,13 +1,14 @@
--- Baton schema, version 5: tasks_status_idx holds only the rows no other index
--- finds by status. `:SCHEMA` is replaced by the configured schema name.
+-- Baton schema, version 5: tasks_status_idx leaves out completed tasks.
+-- `:SCHEMA` is replaced by the configured schema name.
 --
 -- A status change is never a HOT update, so every transition adds an entry to
 -- every index whose predicate the new row version meets. Over all statuses,
--- this index took one on the claim and one on the completion of every task.
--- Pending and retry rows are in tasks_claim_idx, claimed and running rows in
--- tasks_lease_idx, and completed rows are most of the table (a listing walks
--- the primary key backwards); the index keeps the rest: dead letters,
--- cancelled tasks, and pending and retry rows again, for listings by id.
-drop index :SCHEMA.tasks_status_idx;
-create index tasks_status_idx on :SCHEMA.tasks (status, id)
-  where status not in ('completed', 'claimed', 'running');
+-- this index took one on the completion of every task, for rows that are most
+-- of the table and that a listing finds by walking the primary key backwards.
+-- Listings and counts of the other statuses, one or several at once, still
+-- use it.
+--
+-- Upgrading: the migration runs in one transaction, so the table is locked
+-- while the index is built (a scan of the unfinished rows' keys).
+drop index if exists :SCHEMA.tasks_status_idx;
+create index tasks_status_idx on :SCHEMA.tasks (status, id) where status <> 'completed';
