@@ -183,5 +183,9 @@ describe('encodeMessageWith', () => {
     const packed = encodeMessage(tasks);
     const wide = Object.fromEntries(Array.from({ length: 15 }, (_, i) => [`f${i}`, i]));
     expect(() => encodeMessageWith(wide, 'tasks', packed)).toThrow(/fewer than 15 fields/);
+    // A second `tasks` would make a map with the key twice.
+    expect(() => encodeMessageWith({ tasks: 1 }, 'tasks', packed)).toThrow(
+      /already has a field tasks/,
+    );
   });
 });

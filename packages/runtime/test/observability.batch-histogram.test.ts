@@ -78,6 +78,29 @@ describe('BatchHistogram', () => {
       buckets,
       registers: [],
     });
+    h.series({ type: '' });
+    // Missing is not the empty string: no series is found for it.
     expect(() => h.series({} as { type: string })).toThrow(/label type missing/);
+  });
+
+  it('leaves out values that are not finite, exposes only its own labels, and keeps le for the buckets', async () => {
+    const registry = new Registry();
+    const h = new BatchHistogram<'type'>({
+      name: 'z',
+      help: 'z',
+      labelNames: ['type'],
+      buckets,
+      registers: [registry],
+    });
+    const series = h.series({ type: 'a', extra: 'x' } as { type: string });
+    for (const v of [Number.NaN, Number.POSITIVE_INFINITY, 0.05]) series.observe(v);
+    const text = await registry.metrics();
+    expect(text).toContain('z_count{type="a"} 1');
+    expect(text).toContain('z_sum{type="a"} 0.05');
+    expect(text).not.toContain('extra');
+    expect(
+      () =>
+        new BatchHistogram({ name: 'w', help: 'w', labelNames: ['le'], buckets, registers: [] }),
+    ).toThrow(/le is reserved/);
   });
 });

@@ -130,6 +130,35 @@ describe('metrics over /metrics', () => {
     }
   });
 
+  it('records a batch of outcomes at once: counters by the batch size, durations that are not negative numbers left out', async () => {
+    const metrics = createMetrics({ nodeInfo: info });
+    metrics.recordOutcomes('email', 'completed', [0.002, 0.004, 0.3]);
+    metrics.recordOutcomes('email', 'retry', [0.2, -1, Number.NaN]);
+    metrics.recordOutcomes('email', 'dead_letter', [1.5, 2]);
+    metrics.recordOutcomes('sms', 'completed', []);
+    const text = await metrics.registry.metrics();
+    expect(sample(text, 'baton_tasks_completed_total{type="email",status="completed"}')).toBe(3);
+    expect(sample(text, 'baton_tasks_completed_total{type="email",status="retry"}')).toBe(3);
+    expect(sample(text, 'baton_task_retries_total{type="email"}')).toBe(3);
+    expect(sample(text, 'baton_tasks_dead_lettered_total{type="email"}')).toBe(2);
+    expect(
+      sample(
+        text,
+        'baton_task_duration_seconds_bucket{le="0.005",type="email",status="completed"}',
+      ),
+    ).toBe(2);
+    expect(sample(text, 'baton_task_duration_seconds_count{type="email",status="completed"}')).toBe(
+      3,
+    );
+    // The retries' -1 and NaN are counted as outcomes but not as durations.
+    expect(sample(text, 'baton_task_duration_seconds_count{type="email",status="retry"}')).toBe(1);
+    // An empty batch makes no series.
+    expect(text).not.toContain('type="sms"');
+    expect(() => metrics.recordOutcomes('email', 'lost' as 'completed', [1])).toThrow(
+      /unknown task outcome: lost/,
+    );
+  });
+
   it('keeps two nodes apart: separate registries, nothing in the global one', async () => {
     const a = createMetrics({ nodeInfo: { ...info, node: 'a' } });
     const b = createMetrics({ nodeInfo: { ...info, node: 'b' } });

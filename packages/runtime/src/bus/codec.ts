@@ -73,6 +73,9 @@ export function encodeMessageWith(
   key: string,
   packed: Uint8Array,
 ): Uint8Array {
+  if (Object.hasOwn(message, key)) {
+    throw new TypeError(`encodeMessageWith: the message already has a field ${key}`);
+  }
   const head = packr.pack(message);
   const fields = head[0]! - 0x80; // a fixmap's header holds its size
   if (fields < 0 || fields >= 15) {

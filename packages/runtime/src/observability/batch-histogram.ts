@@ -7,12 +7,15 @@
  *
  * It is registered in, and read through, prom-client's registry like any
  * histogram: the same exposition (`_bucket` with `le` first, `_sum`,
- * `_count`) and the `sum` aggregator for cluster registries.
+ * `_count`) and the `sum` aggregator for cluster registries. Unlike
+ * prom-client's, a series is listed (at zero) from its first lookup, and a
+ * reset zeroes the series instead of removing them, since callers keep them.
  */
 import type { Metric, Registry } from 'prom-client';
 
 /** One label set's counts. */
 export interface HistogramSeries {
+  /** Counts `value`; a value that is not a finite number is left out (prom-client would throw). */
   observe(value: number): void;
 }
 
@@ -54,6 +57,9 @@ export class BatchHistogram<L extends string> {
     if (buckets.some((b, i) => !Number.isFinite(b) || (i > 0 && b <= buckets[i - 1]!))) {
       throw new TypeError(`${options.name}: buckets must be finite and ascending`);
     }
+    if (options.labelNames.includes('le' as L)) {
+      throw new TypeError(`${options.name}: le is reserved for the buckets`);
+    }
     this.name = options.name;
     this.help = options.help;
     this.labelNames = options.labelNames;
@@ -64,15 +70,20 @@ export class BatchHistogram<L extends string> {
 
   /** The series of `labels` (made on first use): keep it and observe through it. */
   series(labels: Readonly<Record<L, string>>): HistogramSeries {
-    const key = this.labelNames.map((n) => labels[n]).join('\u0000');
+    const values = this.labelNames.map((n) => {
+      const value = labels[n];
+      if (typeof value !== 'string') throw new TypeError(`${this.name}: label ${n} missing`);
+      return value;
+    });
+    const key = values.join('\u0000');
     let series = this.#series.get(key);
     if (!series) {
-      for (const n of this.labelNames) {
-        if (typeof labels[n] !== 'string') throw new TypeError(`${this.name}: label ${n} missing`);
-      }
       const bounds = this.#bounds;
       const s: Series<L> = {
-        labels: { ...labels },
+        labels: Object.fromEntries(this.labelNames.map((n, i) => [n, values[i]])) as Record<
+          L,
+          string
+        >,
         counts: new Float64Array(bounds.length + 1),
         sum: 0,
         count: 0,

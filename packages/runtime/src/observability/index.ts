@@ -3,6 +3,7 @@
  * HTTP endpoint (`/health`, `/ready`, `/metrics`, dashboard routes) and
  * structured logs (pino). Re-exported by the package's `src/index.ts`.
  */
+export { BatchHistogram, type HistogramSeries } from './batch-histogram.js';
 export { HttpListenError, ObservabilityConfigError } from './errors.js';
 export {
   CLAIM_DURATION_BUCKETS,

@@ -301,6 +301,8 @@ export function createMetrics(options: MetricsOptions = {}): BatonMetrics {
       result.recordOutcomes(type, status, [durationSeconds]);
     },
     recordOutcomes(type, status, durationsSeconds) {
+      const n = durationsSeconds.length;
+      if (n === 0) return;
       const key = `${status}\u0000${type}`;
       let series = outcomeSeries.get(key);
       if (!series) {
@@ -313,8 +315,6 @@ export function createMetrics(options: MetricsOptions = {}): BatonMetrics {
         };
         outcomeSeries.set(key, series);
       }
-      const n = durationsSeconds.length;
-      if (n === 0) return;
       series.completed.inc(n);
       const { duration } = series;
       for (let i = 0; i < n; i++) {
