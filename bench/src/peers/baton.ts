@@ -13,14 +13,15 @@
  * Two runners: `baton` on NATS (NATS_URL, default nats://127.0.0.1:4222) and
  * `baton (pg bus)` on PostgreSQL LISTEN/NOTIFY.
  */
-import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { createNatsBus, createPostgresBus, encodeAs, VERSION, type Bus } from '@baton/runtime';
 import { createStore } from '@baton/store';
 import type { BatonWorkerConfig } from './baton.worker.js';
 import {
   enqueueAndBurnDown,
+  natsUrl,
   oneWorkerLatency,
+  runSuffix,
   settingsFromEnv,
   type LatencyOptions,
   type PeerRunner,
@@ -29,7 +30,6 @@ import {
 import { spawnWorkers } from './processes.js';
 
 const script = new URL('./baton.worker.ts', import.meta.url);
-const natsUrl = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 
 type Settings = Pick<BatonWorkerConfig, 'concurrency' | 'poolSize' | 'completionFlushMs'>;
 
@@ -55,7 +55,7 @@ export const batonLatencySettings: Settings = {
   ...fromEnv('BENCH_BATON_LATENCY'),
 };
 
-const suffix = () => randomBytes(3).toString('hex');
+const suffix = runSuffix;
 
 /** Migrates Baton's schema on the fresh database; returns a store and a closer. */
 async function prepare(url: string) {

@@ -6,13 +6,14 @@
  * request answered after one INSERT for latency. No retries, leases, events,
  * metrics or actors. It is never "the better peer" in the comparisons.
  */
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { connect } from '@nats-io/transport-node';
 import type { FloorWorkerConfig } from './floor.worker.js';
 import {
   enqueueAndBurnDown,
+  natsUrl,
   oneWorkerLatency,
+  runSuffix,
   type LatencyOptions,
   type PeerRunner,
   type ThroughputOptions,
@@ -20,7 +21,6 @@ import {
 import { spawnWorkers } from './processes.js';
 
 const script = new URL('./floor.worker.ts', import.meta.url);
-const natsUrl = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 /** Claim-complete loops per process: BENCH_FLOOR_LOOPS (8). */
 const loops = Number(process.env.BENCH_FLOOR_LOOPS ?? 8);
 
@@ -44,7 +44,7 @@ async function prepare(url: string) {
 }
 
 function configs(url: string, mode: FloorWorkerConfig['mode']) {
-  const suffix = randomBytes(3).toString('hex');
+  const suffix = runSuffix();
   const subject = `floor.${suffix}.submit`;
   return {
     subject,

@@ -20,6 +20,13 @@
  */
 import { now, sleep, stopAll, type WorkerProcess } from './processes.js';
 import { percentile } from '../lib.js';
+import { randomBytes } from 'node:crypto';
+
+/** The NATS server the runners that use NATS connect to. */
+export const natsUrl = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+
+/** A short random suffix that keeps one run's names apart from another's. */
+export const runSuffix = () => randomBytes(3).toString('hex');
 
 export interface ThroughputOptions {
   /** A fresh, empty database (the harness creates and drops it). */

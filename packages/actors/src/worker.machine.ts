@@ -81,11 +81,11 @@ function runInput(context: WorkerContext, task: ClaimedTask): RunInput {
   };
 }
 
-/** When an inline run still running gets its actor: half of the earlier of lease/3 and its timeout. */
-function checkDelayMs(context: WorkerContext, run: LaneRun): number {
+/** When an inline run still running gets its actor: half of the earlier of lease/3 and its timeout after it started. */
+function checkAt(context: WorkerContext, run: LaneRun): number {
   let ms = Math.floor(context.config.leaseMs / 3);
   if (run.timeoutMs !== undefined) ms = Math.min(ms, run.timeoutMs);
-  return Math.max(1, Math.floor(ms / 2));
+  return run.startedAt + Math.max(1, Math.floor(ms / 2));
 }
 
 const LANE_CHECK = 'lane.check';
@@ -118,7 +118,7 @@ function nextLaneCheck(context: WorkerContext, runs: readonly LaneRun[]): number
   let due: number | undefined;
   for (const run of runs) {
     if (run.settled !== undefined || run.actor) continue;
-    const at = run.startedAt + checkDelayMs(context, run);
+    const at = checkAt(context, run);
     if (due === undefined || at < due) due = at;
   }
   return due;
@@ -475,7 +475,7 @@ export const workerMachine = setup({
         const later: LaneRun[] = [];
         for (const run of inlineRuns(context)) {
           if (run.settled !== undefined) continue;
-          (run.startedAt + checkDelayMs(context, run) <= now ? due : later).push(run);
+          (checkAt(context, run) <= now ? due : later).push(run);
         }
         if (due.length > 0) enqueue.assign(adopt(due));
         enqueue.assign({ laneCheckAt: undefined });

@@ -19,7 +19,7 @@ import type {
   WriteOutcome,
 } from '@baton/actors';
 import type { TaskStatus, TaskStore } from '@baton/store';
-import type { BatonMetrics, LoopMonitor, TaskOutcome } from './observability/index.js';
+import { isTaskOutcome, type BatonMetrics, type LoopMonitor } from './observability/index.js';
 
 /** One task in a lifecycle event. */
 export interface TaskEventItem {
@@ -231,7 +231,7 @@ export class TrackedStore implements StorePort {
     const items: TaskEventItem[] = [];
     const now = performance.now();
     if (final) this.#loop.progress();
-    const recorded = final && isOutcome(status) ? status : undefined;
+    const recorded = final && isTaskOutcome(status) ? status : undefined;
     let runType: string | undefined;
     let durations: number[] = [];
     const record = () => {
@@ -266,6 +266,3 @@ export class TrackedStore implements StorePort {
     if (items.length > 0) this.#emit(status, items);
   }
 }
-
-const OUTCOMES: ReadonlySet<string> = new Set(['completed', 'retry', 'dead_letter', 'cancelled']);
-const isOutcome = (status: TaskStatus): status is TaskOutcome => OUTCOMES.has(status);

@@ -9,6 +9,7 @@ export {
   CLAIM_DURATION_BUCKETS,
   TASK_DURATION_BUCKETS,
   createMetrics,
+  isTaskOutcome,
   type BatonMetrics,
   type MemberState,
   type MetricsOptions,

@@ -139,7 +139,15 @@ export interface BatonMetrics {
   taskCounts(): Promise<TaskCountsReading>;
 }
 
-const OUTCOMES: readonly TaskOutcome[] = ['completed', 'retry', 'dead_letter', 'cancelled'];
+const OUTCOMES: ReadonlySet<string> = new Set<TaskOutcome>([
+  'completed',
+  'retry',
+  'dead_letter',
+  'cancelled',
+]);
+
+/** Whether a task status is an attempt's outcome, as `recordOutcome` counts them. */
+export const isTaskOutcome = (status: string): status is TaskOutcome => OUTCOMES.has(status);
 const MEMBER_STATES: readonly MemberState[] = ['alive', 'suspect', 'gone'];
 const STALE_KINDS: readonly StaleWriteKind[] = ['attempt', 'term'];
 
@@ -306,8 +314,7 @@ export function createMetrics(options: MetricsOptions = {}): BatonMetrics {
       const key = `${status}\u0000${type}`;
       let series = outcomeSeries.get(key);
       if (!series) {
-        if (!OUTCOMES.includes(status))
-          throw new TypeError(`unknown task outcome: ${String(status)}`);
+        if (!isTaskOutcome(status)) throw new TypeError(`unknown task outcome: ${String(status)}`);
         // Label lookups hash the labels on every call; the hot path keeps the children.
         series = {
           completed: metrics.tasksCompleted.labels({ type, status }),
