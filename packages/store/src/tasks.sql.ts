@@ -44,6 +44,18 @@ function claimSql(t: string, h: string, s: string, select: string): string {
       ${select}`;
 }
 
+/**
+ * The result of a batch write whose changed rows are in `upd`: one row, with
+ * `n` rows changed and, only when `n` is short of the batch's ids (`ids`, an
+ * array parameter), the changed ones' ids (null when none changed). A batch
+ * written whole sends back no id at all: 500 rows less for the node to parse.
+ */
+function batchWritten(ids: string): string {
+  return `select count(*)::int as n,
+         case when count(*) < cardinality(${ids}::bigint[]) then array_agg(id)::text[] end as ids
+    from upd`;
+}
+
 export function taskSql(s: string) {
   const t = `${s}.tasks`;
   const h = `${s}.task_history`;
@@ -145,20 +157,29 @@ export function taskSql(s: string) {
        where id = $1 and attempt = $2 and status in ('claimed', 'running')
       returning cancel_requested, lease_expires_at`,
 
+    // One row back, not one per task: how many runs were completed and, only
+    // when that falls short of the batch (a stale attempt), which ones.
     complete: `
-      update ${t} t
-         set status = 'completed', finished_at = now(), result = r.result, lease_expires_at = null
-        from unnest($1::bigint[], $2::int[], $3::jsonb[]) as r(id, attempt, result)
-       where t.id = r.id and t.attempt = r.attempt and t.status::text = 'running'
-      returning t.id`,
+      with upd as (
+        update ${t} t
+           set status = 'completed', finished_at = now(), result = r.result,
+               lease_expires_at = null
+          from unnest($1::bigint[], $2::int[], $3::jsonb[]) as r(id, attempt, result)
+         where t.id = r.id and t.attempt = r.attempt and t.status::text = 'running'
+        returning t.id
+      )
+      ${batchWritten('$1')}`,
 
     // The same for a batch whose results are all null (most tasks return nothing).
     completeNoResults: `
-      update ${t} t
-         set status = 'completed', finished_at = now(), result = null, lease_expires_at = null
-        from unnest($1::bigint[], $2::int[]) as r(id, attempt)
-       where t.id = r.id and t.attempt = r.attempt and t.status::text = 'running'
-      returning t.id`,
+      with upd as (
+        update ${t} t
+           set status = 'completed', finished_at = now(), result = null, lease_expires_at = null
+          from unnest($1::bigint[], $2::int[]) as r(id, attempt)
+         where t.id = r.id and t.attempt = r.attempt and t.status::text = 'running'
+        returning t.id
+      )
+      ${batchWritten('$1')}`,
 
     // $3 retryable, $4 retry delay in ms, $5 error json, $6 override: dead letter
     fail: `

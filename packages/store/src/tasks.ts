@@ -123,6 +123,12 @@ interface EnqueuedRow {
   max_attempts?: number;
 }
 
+/** What a batch write returns: rows changed, and which only when short of the batch. */
+interface BatchWrittenRow {
+  n: number;
+  ids: string[] | null;
+}
+
 type RunnableRow = Pick<
   TaskRow,
   'id' | 'type' | 'queue' | 'payload' | 'attempt' | 'max_attempts' | 'idempotency_key'
@@ -391,14 +397,14 @@ export class TaskStore {
     let updated = false;
     try {
       await client.query('begin');
-      const { rows } = await client.query<{ id: string }>(
+      const { rows } = await client.query<BatchWrittenRow>(
         this.#named('complete', this.#sql.complete, [
           [ref.id],
           [ref.attempt],
           [JSON.stringify(opts.result ?? null)],
         ]),
       );
-      updated = rows.length === 1;
+      updated = rows[0]!.n === 1;
       if (updated) await opts.work(client);
       await client.query(updated ? 'commit' : 'rollback');
     } catch (error) {
@@ -424,8 +430,14 @@ export class TaskStore {
           attempts,
           refs.map((r) => JSON.stringify(r.result ?? null)),
         ]);
-    const { rows } = await this.#pool.query<{ id: string }>(query);
-    return this.#outcomes(refs, rows, 'completed');
+    const { rows } = await this.#pool.query<BatchWrittenRow>(query);
+    const { n, ids: written } = rows[0]!;
+    if (n === refs.length) return refs.map(() => ({ ok: true }));
+    return this.#outcomes(
+      refs,
+      (written ?? []).map((id) => ({ id })),
+      'completed',
+    );
   }
 
   /**

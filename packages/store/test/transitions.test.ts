@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { IllegalTransitionError, TaskNotFoundError, type TaskStatus } from '../src/index.js';
+import { taskSql } from '../src/tasks.sql.js';
 import { useStore } from './helpers.js';
 
 const ctx = useStore({ backoff: { baseMs: 10, maxMs: 20 } });
@@ -158,6 +159,29 @@ describe('legal transitions', () => {
       ['completed', null],
       ['completed', null],
       ['completed', { n: 30 }],
+    ]);
+  });
+
+  it('a batch completion sends back one row: the count, and the ids only when some run was not completed', async () => {
+    const { tasks } = ctx.store;
+    for (let n = 0; n < 3; n++) await tasks.enqueue({ type: 't.written', payload: { n } });
+    const [x, y, z] = (
+      await tasks.claimRuns({ owner, types: ['t.written'], limit: 3, leaseMs: 30_000 })
+    ).sort((p, q) => Number(p.id) - Number(q.id));
+    const sql = taskSql('baton');
+    const run = async (refs: { id: string; attempt: number }[]) =>
+      (
+        await ctx.store.pool.query<{ n: number; ids: string[] | null }>(sql.completeNoResults, [
+          refs.map((r) => r.id),
+          refs.map((r) => r.attempt),
+        ])
+      ).rows;
+    expect(await run([x!, y!])).toEqual([{ n: 2, ids: null }]);
+    // y again (already completed) and z at an attempt it never had change nothing.
+    expect(await run([y!, { id: z!.id, attempt: 2 }])).toEqual([{ n: 0, ids: null }]);
+    expect(await run([{ id: z!.id, attempt: 2 }, z!])).toEqual([{ n: 1, ids: [z!.id] }]);
+    expect(await tasks.completeMany([{ id: x!.id, attempt: 1 }])).toEqual([
+      { ok: false, reason: 'stale' },
     ]);
   });
 
