@@ -143,6 +143,10 @@ export function compileService(service: CoordinatedService): {
 
 const errorOf = ({ event }: { event: { error: unknown } }) => event.error;
 
+/** The run's own end (its promise settled) is what left `executing`. */
+const runEnded = (eventType: string) =>
+  eventType.startsWith('xstate.done.actor.') || eventType.startsWith('xstate.error.actor.');
+
 function abortReason(eventType: string): CoordinatedAbortReason {
   if (eventType === 'ELECTION.STANDBY') return 'stepped_down';
   if (eventType === 'ELECTION.BEARER') return 'term_changed';
@@ -204,9 +208,10 @@ export const coordinatedServiceMachine = setup({
       lastStartAt: context.clock.now(),
       stats: { ...context.stats, runs: context.stats.runs + 1 },
     })),
+    /** Leaving `executing` before the run ended aborts it (a run that ended needs nothing). */
     abortRun: ({ context, event }) => {
       const c = context.controller;
-      if (!c || c.signal.aborted) return;
+      if (!c || c.signal.aborted || runEnded(event.type)) return;
       c.abort(
         new CoordinatedAbortedError(
           abortReason(event.type),

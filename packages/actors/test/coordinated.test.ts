@@ -58,6 +58,21 @@ describe('coordinated service', () => {
     expect(runs).toHaveLength(2);
   });
 
+  it('leaves the signal of a run that ended alone: only a run cut short is aborted', async () => {
+    const { service, runs } = gatedService();
+    const { actor, advance, stats } = start(service);
+    actor.send({ type: 'ELECTION.BEARER', term: 3 });
+    await flush();
+    runs[0]!.resolve();
+    await advance(1000);
+    runs[1]!.reject(new Error('boom'));
+    await advance(1000);
+    expect(runs.map((r) => r.ctx.signal.aborted)).toEqual([false, false, false]);
+    actor.send({ type: 'ELECTION.STANDBY', term: 3, reason: 'lease_deadline' });
+    expect(runs.map((r) => r.ctx.signal.aborted)).toEqual([false, false, true]);
+    expect(stats()).toMatchObject({ runs: 3, succeeded: 1, failed: 1 });
+  });
+
   it('aborts the run the moment the node steps down, and runs no more', async () => {
     const { service, runs } = gatedService();
     const { actor, advance, stats } = start(service);
