@@ -109,7 +109,15 @@ export const electionRegion = watchdogSetup.createStateConfig({
         acquiring: {
           entry: 'markSent',
           // The answer must be heard even when shutting down: it may be a grant to release.
-          on: { LEAVE: { actions: 'markResigning' }, RESIGN: { actions: 'markResigning' } },
+          // A release announced meanwhile is kept: if this acquire is refused (it
+          // may have reached the database before the release), the next one goes at once.
+          on: {
+            LEAVE: { actions: 'markResigning' },
+            RESIGN: { actions: 'markResigning' },
+            'ELECTION.HINT': {
+              actions: { type: 'noteHint', params: ({ event }) => event.term },
+            },
+          },
           invoke: {
             src: 'acquire',
             input: ({ context }) => ({
@@ -156,6 +164,15 @@ export const electionRegion = watchdogSetup.createStateConfig({
                 ],
               },
               { guard: 'resigning', target: '#watchdog.election.resigned' },
+              {
+                guard: 'hinted',
+                target: '#watchdog.election.candidate.acquiring',
+                reenter: true,
+                actions: [
+                  { type: 'lostRace', params: ({ event }) => event.output },
+                  'acquireHinted',
+                ],
+              },
               {
                 target: '#watchdog.election.standby.waiting',
                 actions: { type: 'lostRace', params: ({ event }) => event.output },

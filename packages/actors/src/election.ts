@@ -164,6 +164,8 @@ export interface ElectionView {
   readonly readStartedAt: number | null;
   /** The term a candidate saw (0: never granted), and why it is free. */
   readonly observed: { readonly term: number; readonly reason: string } | null;
+  /** A release announced while an acquire was in flight: the term to acquire at once if that one is refused. */
+  readonly hinted: number | null;
   /** A yielding node sits out until then (watchdog's clock). */
   readonly cooldownUntil: number | null;
   /** Shutdown asked while an acquire was in flight: release whatever it wins. */
@@ -200,6 +202,7 @@ export const initialElection: ElectionView = Object.freeze({
   renewSeq: 0,
   readStartedAt: null,
   observed: null,
+  hinted: null,
   cooldownUntil: null,
   resigning: false,
   acquisitions: 0,

@@ -162,6 +162,7 @@ export const watchdogSetup = setup({
       !context.election.renews.some((r) => r.seq === event.seq),
     renewOk: ({ event }) => event.type === 'ELECTION.RENEWED' && event.ok,
     resigning: ({ context }) => context.election.resigning,
+    hinted: ({ context }) => context.election.hinted !== null,
     /** The bearer's local deadline passed (monotonic clock): checked before anything else. */
     pastDeadline: ({ context }) =>
       context.election.role === 'bearer' && !holdsLease(context.election, context.clock.now()),
@@ -236,8 +237,23 @@ export const watchdogSetup = setup({
     markSent: assign({
       election: ({ context }) => {
         const now = context.clock.now();
-        return { ...context.election, sentAt: now, readStartedAt: now };
+        return { ...context.election, sentAt: now, readStartedAt: now, hinted: null };
       },
+    }),
+    /** A release announced while an acquire is in flight: kept for when it is refused. */
+    noteHint: assign({
+      election: ({ context }, term: number) => ({
+        ...context.election,
+        hinted: Math.max(term, context.election.hinted ?? 0),
+      }),
+    }),
+    /** The refused acquire's announced release: acquire its term next. */
+    acquireHinted: assign({
+      election: ({ context }) => ({
+        ...context.election,
+        observed: { term: context.election.hinted ?? 0, reason: 'released' },
+        hinted: null,
+      }),
     }),
     markReadStarted: assign({
       election: ({ context }) => ({ ...context.election, readStartedAt: context.clock.now() }),

@@ -37,6 +37,16 @@ async function nextRenew(g: ReturnType<typeof electionGroup>, node: TestNode) {
   return calls(g.table, node.id, 'renew').at(-1)!;
 }
 
+/** n1 bearer, n2 a standby whose jitter (990 ms) a read-found free token would wait out. */
+async function handoverGroup() {
+  const g = electionGroup({ ...DEFAULTS, jitterMs: 1000 }, 5);
+  const n1 = g.add('n1');
+  await g.until(() => n1.role() === 'bearer');
+  const n2 = g.add('n2', { random: 0.99 });
+  await g.tick(300);
+  return { g, n1, n2 };
+}
+
 describe('election with a slow database', () => {
   it('a renew answered after 250 ms keeps the bearer and extends its deadline from its own send time', async () => {
     const { g, n1 } = await bearerGroup();
@@ -192,11 +202,7 @@ describe('election with a slow database', () => {
   });
 
   it('a release announcement makes a standby acquire at once, without a read or jitter', async () => {
-    const g = electionGroup({ ...DEFAULTS, jitterMs: 1000 }, 5);
-    const n1 = g.add('n1');
-    await g.until(() => n1.role() === 'bearer');
-    const n2 = g.add('n2', { random: 0.99 }); // a read-found free token would wait 990 ms
-    await g.tick(300);
+    const { g, n1, n2 } = await handoverGroup();
     const mark = g.table.log.length;
     n1.send({ type: 'RESIGN' });
     const took = await g.until(() => n2.role() === 'bearer', 1000, 5);
@@ -207,6 +213,29 @@ describe('election with a slow database', () => {
     // Straight to the compare-and-set: no read of the token in between.
     const n2Calls = g.table.log.slice(mark).filter((e) => e.node === 'n2' && e.at >= released.at);
     expect(n2Calls[0]).toMatchObject({ method: 'acquire', term: 1 });
+  });
+
+  it('a release announced while its acquire is in flight is acted on when that acquire is refused', async () => {
+    const { g, n1, n2 } = await handoverGroup();
+    n2.port.replyDelay = (m) => (m === 'acquire' ? 50 : 0);
+    const beat = { seq: 99, state: 'alive', inFlight: 0, concurrency: 1 } as const;
+    // An announcement that reaches n2 before n1 has let go: n2's compare-and-set
+    // runs while n1 still holds term 1, and its refusal is answered 50 ms later.
+    n2.send({
+      type: 'HEARTBEAT_RECEIVED',
+      message: { ...beat, nodeId: 'n7', role: 'standby', term: 1, released: 1 },
+    });
+    await g.tick(10);
+    expect(calls(g.table, 'n2', 'acquire')).toMatchObject([{ term: 1 }]);
+    // n1 releases and announces it while that refusal is on its way.
+    n1.send({ type: 'RESIGN' });
+    const took = await g.until(() => n2.role() === 'bearer', 2000, 5);
+    expect(took).toBeLessThanOrEqual(40 + 50 + 10);
+    // Refused, then straight to a second compare-and-set: no read, no jitter.
+    const n2Calls = g.table.log.filter((e) => e.node === 'n2');
+    const first = n2Calls.findIndex((e) => e.method === 'acquire');
+    expect(n2Calls.slice(first).map((e) => e.method)).toEqual(['acquire', 'acquire']);
+    expect(g.table.grants[1]).toMatchObject({ term: 2, holder: 'n2', reason: 'released' });
   });
 
   it('only an announced release (or the holder leaving) makes a standby acquire at once, not a "standby" heartbeat', async () => {
