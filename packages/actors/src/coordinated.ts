@@ -143,9 +143,12 @@ export function compileService(service: CoordinatedService): {
 
 const errorOf = ({ event }: { event: { error: unknown } }) => event.error;
 
+/** The id of the invoked run in `executing`. */
+const RUN_ID = 'run';
+
 /** The run's own end (its promise settled) is what left `executing`. */
 const runEnded = (eventType: string) =>
-  eventType.startsWith('xstate.done.actor.') || eventType.startsWith('xstate.error.actor.');
+  eventType === `xstate.done.actor.${RUN_ID}` || eventType === `xstate.error.actor.${RUN_ID}`;
 
 function abortReason(eventType: string): CoordinatedAbortReason {
   if (eventType === 'ELECTION.STANDBY') return 'stepped_down';
@@ -328,6 +331,7 @@ export const coordinatedServiceMachine = setup({
           entry: 'startRun',
           exit: 'abortRun',
           invoke: {
+            id: RUN_ID,
             src: 'execute',
             input: ({ context }) => ({
               service: context.service,

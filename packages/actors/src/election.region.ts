@@ -165,7 +165,7 @@ export const electionRegion = watchdogSetup.createStateConfig({
               },
               { guard: 'resigning', target: '#watchdog.election.resigned' },
               {
-                guard: 'hinted',
+                guard: { type: 'hintStillCurrent', params: ({ event }) => event.output },
                 target: '#watchdog.election.candidate.acquiring',
                 reenter: true,
                 actions: [

@@ -162,7 +162,10 @@ export const watchdogSetup = setup({
       !context.election.renews.some((r) => r.seq === event.seq),
     renewOk: ({ event }) => event.type === 'ELECTION.RENEWED' && event.ok,
     resigning: ({ context }) => context.election.resigning,
-    hinted: ({ context }) => context.election.hinted !== null,
+    /** A release announced during a refused acquire, for a term no older than the refusal shows. */
+    hintStillCurrent: ({ context }, result: AcquireResult) =>
+      context.election.hinted !== null &&
+      (result.ok || context.election.hinted >= (result.current?.term ?? 0)),
     /** The bearer's local deadline passed (monotonic clock): checked before anything else. */
     pastDeadline: ({ context }) =>
       context.election.role === 'bearer' && !holdsLease(context.election, context.clock.now()),
@@ -286,6 +289,7 @@ export const watchdogSetup = setup({
         leaseRemainingMs: config(context).leaseMs,
         renews: [],
         observed: null,
+        hinted: null,
         acquisitions: context.election.acquisitions + 1,
       }),
     }),

@@ -238,6 +238,31 @@ describe('election with a slow database', () => {
     expect(g.table.grants[1]).toMatchObject({ term: 2, holder: 'n2', reason: 'released' });
   });
 
+  it('a release announced during a refused acquire is dropped when the refusal shows a newer term', async () => {
+    const { g, n1, n2 } = await handoverGroup();
+    const n3 = g.add('n3');
+    await g.tick(300);
+    // n2's acquire runs on the database only when it is answered, 50 ms after it is sent.
+    n2.port.replyDelay = (m) => (m === 'acquire' ? 50 : 0);
+    n2.port.executeOnReply = true;
+    const beat = { seq: 99, state: 'alive', inFlight: 0, concurrency: 1 } as const;
+    n2.send({
+      type: 'HEARTBEAT_RECEIVED',
+      message: { ...beat, nodeId: 'n7', role: 'standby', term: 1, released: 1 },
+    });
+    await g.tick(10);
+    // n1 releases term 1 and announces it; n3 takes it (term 2) before n2's acquire runs.
+    n1.send({ type: 'RESIGN' });
+    await g.until(() => n3.role() === 'bearer', 1000, 5);
+    await g.tick(100);
+    expect(calls(g.table, 'n2', 'acquire')).toHaveLength(1);
+    expect(n2.role()).toBe('standby');
+    expect(g.table.grants.map((x) => [x.term, x.holder])).toEqual([
+      [1, 'n1'],
+      [2, 'n3'],
+    ]);
+  });
+
   it('only an announced release (or the holder leaving) makes a standby acquire at once, not a "standby" heartbeat', async () => {
     const g = electionGroup({ ...DEFAULTS, jitterMs: 1000 }, 5);
     const n1 = g.add('n1');
