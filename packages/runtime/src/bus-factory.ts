@@ -6,7 +6,7 @@ import type { Pool } from 'pg';
 import type { SubmitHandlerDeps } from './submit.js';
 import type { Bus } from './bus/bus.js';
 import { decodeSubmission } from './bus/codec.js';
-import { consumeStream } from './bus/jetstream.consume.js';
+import { consumeStream, type StreamDelivery } from './bus/jetstream.consume.js';
 import { ensureSubmitConsumer, ensureSubmitStream, SUBMIT_CONSUMER } from './bus/jetstream.js';
 import { createNatsBus, NatsBus } from './bus/nats.bus.js';
 import { createPostgresBus } from './bus/postgres.bus.js';
@@ -47,6 +47,19 @@ type IntakeDeps = Omit<SubmitHandlerDeps, 'typeOf'>;
  * committed. The idempotency key is the body's, else the message id, else the
  * stream sequence: a redelivery after a lost ack never makes a second task.
  */
+/**
+ * The idempotency key of a stream message published without `Nats-Msg-Id`:
+ * its sequence and its store time, the same on every redelivery. The
+ * sequence alone would make a new message look like an old task's
+ * duplicate once the stream's sequences start over.
+ */
+export function streamMessageKey(
+  stream: string,
+  delivery: Pick<StreamDelivery, 'streamSequence' | 'storedAtNanos'>,
+): string {
+  return `js:${stream}:${delivery.streamSequence}:${delivery.storedAtNanos}`;
+}
+
 export async function startStreamIntake(
   bus: Bus,
   config: CompiledConfig,
@@ -71,7 +84,7 @@ export async function startStreamIntake(
           ? input
           : {
               ...input,
-              idempotencyKey: delivery.msgId ?? `js:${stream.stream}:${delivery.streamSequence}`,
+              idempotencyKey: delivery.msgId ?? streamMessageKey(stream.stream, delivery),
             };
         const result = await deps.enqueue(keyed);
         deps.accepted(keyed, result);

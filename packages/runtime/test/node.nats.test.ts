@@ -1,7 +1,14 @@
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { describeNats, useTestDatabase } from '@baton/testkit';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createNode, decodeMessage, type BatonNode, type NodeStatus } from '../src/index.js';
+import {
+  createNode,
+  decodeMessage,
+  submitStreamName,
+  type BatonNode,
+  type NodeStatus,
+} from '../src/index.js';
 
 const db = useTestDatabase();
 
@@ -11,16 +18,20 @@ describeNats('a node on NATS', (natsUrl) => {
   let nc: NatsConnection;
   const seen: string[] = [];
 
-  beforeAll(async () => {
-    node = createNode({
+  /** A node of the group (its handlers are added by the caller). */
+  const groupNode = (nodeId: string) =>
+    createNode({
       groupId: group,
-      nodeId: 'n1',
+      nodeId,
       database: { url: db.url, poolSize: 4 },
       nats: { servers: natsUrl },
       logLevel: 'silent',
       http: false,
       worker: { pollIntervalMs: 5000 },
     });
+
+  beforeAll(async () => {
+    node = groupNode('n1');
     node.handle<{ n: number }>('echo', async (ctx) => {
       seen.push(String(ctx.payload.n));
       return { n: ctx.payload.n * 2 };
@@ -125,5 +136,35 @@ describeNats('a node on NATS', (natsUrl) => {
       expect(status.actors[name]!.status).toBe('active');
     }
     expect(status.actors.worker!.context).toMatchObject({ concurrency: 32 });
+  });
+
+  // Last: it stops n1. A message without Nats-Msg-Id is keyed by its stream
+  // sequence and store time; by the sequence alone, the first message of a
+  // stream created again would be taken for the old task of its sequence.
+  it('a message on the JetStream submit stream becomes a task, and stays a new one after the stream is created again', async () => {
+    const subject = `baton.${group}.js.submit.echo`;
+    const js = jetstream(nc);
+    const first = await js.publish(subject, JSON.stringify({ payload: { n: 301 } }));
+    await expect.poll(() => seen.includes('301'), { timeout: 10_000 }).toBe(true);
+    await node.shutdown(1000);
+    await (await jetstreamManager(nc)).streams.delete(submitStreamName(group));
+    const again = groupNode('n2');
+    again.handle<{ n: number }>('echo', (ctx) => {
+      seen.push(String(ctx.payload.n));
+    });
+    try {
+      await again.start();
+      const second = await js.publish(subject, JSON.stringify({ payload: { n: 302 } }));
+      expect(second.seq).toBe(first.seq);
+      await expect.poll(() => seen.includes('302'), { timeout: 10_000 }).toBe(true);
+      const keys = await db
+        .pool()
+        .query<{ idempotency_key: string }>(
+          `select idempotency_key from baton.tasks where payload->>'n' in ('301', '302')`,
+        );
+      expect(keys.rows).toHaveLength(2);
+    } finally {
+      await again.shutdown(1000);
+    }
   });
 });

@@ -20,6 +20,13 @@ export interface StreamDelivery {
   readonly deliveryCount: number;
   /** Sequence of the message in the stream. */
   readonly streamSequence: number;
+  /**
+   * When the stream stored the message (nanoseconds since the epoch, in
+   * decimal). With the sequence it names the message for good: a sequence
+   * alone is reused when the stream is created again, or when nats-server
+   * crashed before writing messages it had acknowledged.
+   */
+  readonly storedAtNanos: string;
 }
 
 /** Commits one delivery; the message is acked only once the promise resolves. */
@@ -123,6 +130,7 @@ export async function consumeStream(
       ...(msgId !== undefined && msgId.length > 0 && { msgId }),
       deliveryCount: msg.info.deliveryCount,
       streamSequence: msg.info.streamSequence,
+      storedAtNanos: msg.timestampNanos.toString(),
     };
     const working = setInterval(() => msg.working(), workingEveryMs);
     try {
