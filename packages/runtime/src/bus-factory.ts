@@ -67,8 +67,12 @@ export async function startStreamIntake(
   logger: Logger,
 ): Promise<StreamIntake | undefined> {
   if (!(bus instanceof NatsBus)) return undefined;
-  const stream = await ensureSubmitStream(bus, config.groupId);
-  await ensureSubmitConsumer(bus, config.groupId);
+  const ensure = async () => {
+    const stream = await ensureSubmitStream(bus, config.groupId);
+    await ensureSubmitConsumer(bus, config.groupId);
+    return stream;
+  };
+  const stream = await ensure();
   const subjects = groupSubjects(config.groupId);
   const consumer = await consumeStream(
     bus,
@@ -95,6 +99,10 @@ export async function startStreamIntake(
     },
     {
       concurrency: 16,
+      // A stream or consumer deleted under the node (by an operator) is created again.
+      restore: async () => {
+        await ensure();
+      },
       onError: (error, delivery) =>
         logger.warn({ err: error, subject: delivery?.subject }, 'stream submission not stored'),
     },

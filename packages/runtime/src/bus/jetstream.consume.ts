@@ -53,6 +53,13 @@ export interface ConsumeStreamOptions {
   readonly isPermanent?: (error: unknown) => boolean;
   /** Called with each callback failure and consumer problem (never throws into the loop). */
   readonly onError?: (error: unknown, delivery?: StreamDelivery) => void;
+  /**
+   * Creates the stream and the consumer again. When set, a consumer the
+   * server reports gone (deleted, or its stream deleted) makes the loop call
+   * it and resume on the new consumer; without it, the loop waits for
+   * someone else to create them.
+   */
+  readonly restore?: () => Promise<void>;
 }
 
 /** A running consumer loop. */
@@ -98,12 +105,14 @@ export async function consumeStream(
   const nakDelayMs = options.nakDelayMs ?? 1000;
   const isPermanent = options.isPermanent ?? isPermanentSubmissionError;
   const onError = options.onError ?? (() => {});
-  let consumer;
-  try {
-    consumer = await jetstream(bus.connection).consumers.get(stream, durable);
-  } catch (error) {
-    throw toJetStreamError(error, `cannot bind to consumer ${stream}/${durable}`);
-  }
+  const bind = async () => {
+    try {
+      return await jetstream(bus.connection).consumers.get(stream, durable);
+    } catch (error) {
+      throw toJetStreamError(error, `cannot bind to consumer ${stream}/${durable}`);
+    }
+  };
+  let consumer = await bind();
   const info = await consumer.info(true);
   const jsm = await jetStreamManagerOf(bus);
   const workingEveryMs = Math.max(
@@ -120,6 +129,8 @@ export async function consumeStream(
     });
   let messages: ConsumerMessages = await pull();
   let stopped = false;
+  /** The server said the consumer is gone: restore it before resuming. */
+  let missing = false;
   const counts = { acked: 0, naked: 0, terminated: 0 };
   const running = new Set<Promise<void>>();
   const handle = async (msg: JsMsg): Promise<void> => {
@@ -177,6 +188,10 @@ export async function consumeStream(
             durable,
           }),
         );
+        if (options.restore && !missing) {
+          missing = true;
+          current.close().catch((error: unknown) => onError(error));
+        }
       }
     }
   };
@@ -200,6 +215,11 @@ export async function consumeStream(
         await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** Math.min(attempt, 5), 2000)));
         if (stopped) return;
         try {
+          if (missing && options.restore) {
+            await options.restore();
+            consumer = await bind();
+            missing = false;
+          }
           messages = await pull();
           break;
         } catch (error) {
