@@ -210,8 +210,9 @@ export class PostgresBus implements Bus {
   ): Promise<void> {
     const winners = await Promise.all(
       [...groups].map(async ([queue, members]) => {
-        const member = members[this.#roundRobin++ % members.length];
-        return (await this.#store.claim(envelope.id, queue)) ? member : undefined;
+        if (!(await this.#store.claim(envelope.id, queue))) return undefined;
+        // The turn passes on the messages this bus won, so every member gets its share of them.
+        return members[this.#roundRobin++ % members.length];
       }),
     );
     const targets = [...plain, ...winners.filter((w) => w !== undefined)];
