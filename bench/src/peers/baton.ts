@@ -55,8 +55,6 @@ export const batonLatencySettings: Settings = {
   ...fromEnv('BENCH_BATON_LATENCY'),
 };
 
-const suffix = runSuffix;
-
 /** Migrates Baton's schema on the fresh database; returns a store and a closer. */
 async function prepare(url: string) {
   const store = createStore({ connection: { connectionString: url, max: 2 } });
@@ -76,7 +74,7 @@ function workerConfigs(
   mode: 'throughput' | 'latency',
   settings: Settings,
 ) {
-  const groupId = `bench-${suffix()}`;
+  const groupId = `bench-${runSuffix()}`;
   return {
     groupId,
     config: (i: number): BatonWorkerConfig => ({
@@ -84,7 +82,7 @@ function workerConfigs(
       nats: bus === 'nats' ? natsUrl : null,
       mode,
       groupId,
-      nodeId: `bench-${i}-${suffix()}`,
+      nodeId: `bench-${i}-${runSuffix()}`,
       ...settings,
     }),
   };

@@ -18,9 +18,9 @@
  * processes any other way, as long as it reports the same measurements and
  * stops everything it started before returning or throwing.
  */
+import { randomBytes } from 'node:crypto';
 import { now, sleep, stopAll, type WorkerProcess } from './processes.js';
 import { percentile } from '../lib.js';
-import { randomBytes } from 'node:crypto';
 
 /** The NATS server the runners that use NATS connect to. */
 export const natsUrl = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';

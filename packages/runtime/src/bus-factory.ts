@@ -7,7 +7,12 @@ import type { SubmitHandlerDeps } from './submit.js';
 import type { Bus } from './bus/bus.js';
 import { decodeSubmission } from './bus/codec.js';
 import { consumeStream, type StreamDelivery } from './bus/jetstream.consume.js';
-import { ensureSubmitConsumer, ensureSubmitStream, SUBMIT_CONSUMER } from './bus/jetstream.js';
+import {
+  ensureSubmitConsumer,
+  ensureSubmitStream,
+  SUBMIT_CONSUMER,
+  submitStreamName,
+} from './bus/jetstream.js';
 import { createNatsBus, NatsBus } from './bus/nats.bus.js';
 import { createPostgresBus } from './bus/postgres.bus.js';
 import { groupSubjects } from './bus/subjects.js';
@@ -42,12 +47,6 @@ export interface StreamIntake {
 type IntakeDeps = Omit<SubmitHandlerDeps, 'typeOf'>;
 
 /**
- * On NATS, submissions published to the group's JetStream stream
- * (`baton.<group>.js.submit.<type>`) are acked only after the task is
- * committed. The idempotency key is the body's, else the message id, else the
- * stream sequence: a redelivery after a lost ack never makes a second task.
- */
-/**
  * The idempotency key of a stream message published without `Nats-Msg-Id`:
  * its sequence and its store time, the same on every redelivery. The
  * sequence alone would make a new message look like an old task's
@@ -60,6 +59,13 @@ export function streamMessageKey(
   return `js:${stream}:${delivery.streamSequence}:${delivery.storedAtNanos}`;
 }
 
+/**
+ * On NATS, submissions published to the group's JetStream stream
+ * (`baton.<group>.js.submit.<type>`) are acked only after the task is
+ * committed. The idempotency key is the body's, else the message id, else
+ * {@link streamMessageKey}: a redelivery after a lost ack never makes a
+ * second task. A stream or consumer deleted under the node is created again.
+ */
 export async function startStreamIntake(
   bus: Bus,
   config: CompiledConfig,
@@ -68,15 +74,15 @@ export async function startStreamIntake(
 ): Promise<StreamIntake | undefined> {
   if (!(bus instanceof NatsBus)) return undefined;
   const ensure = async () => {
-    const stream = await ensureSubmitStream(bus, config.groupId);
+    await ensureSubmitStream(bus, config.groupId);
     await ensureSubmitConsumer(bus, config.groupId);
-    return stream;
   };
-  const stream = await ensure();
+  await ensure();
+  const stream = submitStreamName(config.groupId);
   const subjects = groupSubjects(config.groupId);
   const consumer = await consumeStream(
     bus,
-    stream.stream,
+    stream,
     SUBMIT_CONSUMER,
     async (delivery) => {
       const type = subjects.typeOf(delivery.subject);
@@ -88,7 +94,7 @@ export async function startStreamIntake(
           ? input
           : {
               ...input,
-              idempotencyKey: delivery.msgId ?? streamMessageKey(stream.stream, delivery),
+              idempotencyKey: delivery.msgId ?? streamMessageKey(stream, delivery),
             };
         const result = await deps.enqueue(keyed);
         deps.accepted(keyed, result);
@@ -99,10 +105,7 @@ export async function startStreamIntake(
     },
     {
       concurrency: 16,
-      // A stream or consumer deleted under the node (by an operator) is created again.
-      restore: async () => {
-        await ensure();
-      },
+      restore: ensure,
       onError: (error, delivery) =>
         logger.warn({ err: error, subject: delivery?.subject }, 'stream submission not stored'),
     },

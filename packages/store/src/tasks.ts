@@ -363,7 +363,11 @@ export class TaskStore {
         refs.map((r) => r.attempt),
       ]),
     );
-    return this.#outcomes(refs, rows, 'running');
+    return this.#outcomes(
+      refs,
+      rows.map((r) => r.id),
+      'running',
+    );
   }
 
   /** Pushes the lease deadline to now + `leaseMs`; tells whether a cancellation was asked for. */
@@ -433,11 +437,7 @@ export class TaskStore {
     const { rows } = await this.#pool.query<BatchWrittenRow>(query);
     const { n, ids: written } = rows[0]!;
     if (n === refs.length) return refs.map(() => ({ ok: true }));
-    return this.#outcomes(
-      refs,
-      (written ?? []).map((id) => ({ id })),
-      'completed',
-    );
+    return this.#outcomes(refs, written ?? [], 'completed');
   }
 
   /**
@@ -673,14 +673,14 @@ export class TaskStore {
     return entries.sort((a, b) => a.at.getTime() - b.at.getTime() || a.attempt - b.attempt);
   }
 
-  /** Classifies the refs an update did not change: stale (an older or lost lease) or illegal. */
+  /** Classifies the refs an update did not change (`updated`: the ids it did): stale (an older or lost lease) or illegal. */
   async #outcomes(
     refs: readonly AttemptRef[],
-    updated: readonly { id: string }[],
+    updated: readonly string[],
     to: TaskStatus,
   ): Promise<BatchOutcome[]> {
     if (updated.length === refs.length) return refs.map(() => ({ ok: true }));
-    const done = new Set(updated.map((r) => r.id));
+    const done = new Set(updated);
     const misses = refs.filter((r) => !done.has(r.id));
     const { rows } = await this.#pool.query<{ id: string; status: TaskStatus; attempt: number }>(
       this.#sql.attemptOf,
