@@ -35,7 +35,7 @@ function workerLoad(self: AnyActorRef): { inFlight: number; concurrency: number 
   const context = worker?.getSnapshot() as { context?: WorkerContext } | undefined;
   if (!context?.context) return { inFlight: 0, concurrency: 0 };
   return {
-    inFlight: Object.keys(context.context.runs).length,
+    inFlight: context.context.runs.size,
     concurrency: context.context.config.concurrency,
   };
 }

@@ -88,6 +88,25 @@ describe('supervisor', () => {
     expect(store.calls.claim).toHaveLength(1);
   });
 
+  it("reports the worker's runs in flight and its concurrency in every heartbeat", async () => {
+    const gated = new GatedHandler();
+    const { store, bus, heartbeat, advance } = startNode(
+      { t: gated },
+      { watchdog: { heartbeatIntervalMs: 1000 }, worker: { concurrency: 4, pollIntervalMs: 1000 } },
+    );
+    await flush();
+    const ids = store.add(3);
+    await advance(1000); // the poll claims them, and the next beat goes out
+    expect(gated.started).toHaveLength(3);
+    await advance(1000);
+    expect(heartbeat.beats.at(-1)?.info).toMatchObject({ inFlight: 3, concurrency: 4 });
+    const sent = bus.published.filter((p) => p.subject === subjects.heartbeat('n1')).at(-1);
+    expect(sent?.message).toMatchObject({ inFlight: 3, concurrency: 4 });
+    for (const id of ids) gated.succeed(id);
+    await advance(1000);
+    expect(heartbeat.beats.at(-1)?.info).toMatchObject({ inFlight: 0 });
+  });
+
   it('fails when a child does not come up within the start timeout', async () => {
     const { actor, advance } = startNode(
       {},
