@@ -30,7 +30,7 @@ import { callHandler, handlerContext, type RunEvent } from './run.machine.js';
 
 /** A run started inline by the worker. */
 export interface LaneRun {
-  /** The run's key in the worker's `runs` (and its actor id once adopted). */
+  /** The run's key in the worker's `runs`. */
   readonly key: string;
   readonly task: ClaimedTask;
   readonly handler: TaskHandler | undefined;
@@ -44,8 +44,9 @@ export interface LaneRun {
   work: CompletionWork | undefined;
   /** How the handler ended, once it has. */
   settled: { readonly ok: true; readonly result: Json } | { readonly ok: false } | undefined;
-  /** The run actor that owns it, once handed over. */
+  /** The run actor that owns it, once handed over, and that actor's id. */
   actor: AnyActorRef | undefined;
+  actorId: string | undefined;
   /** Events for the run actor that arrived before the hand-over. */
   readonly early: RunEvent[];
 }
@@ -98,6 +99,7 @@ export class Lane {
       work: undefined,
       settled: undefined,
       actor: undefined,
+      actorId: undefined,
       early: [],
     };
     const context = handlerContext(

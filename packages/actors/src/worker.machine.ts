@@ -27,6 +27,8 @@ import {
 import { runMachine, type RunInput } from './run.machine.js';
 import { Lane, type LaneRun } from './worker.lane.js';
 import {
+  actorIdOf,
+  ChildIds,
   compileWorkerConfig,
   countCompletions,
   countSettled,
@@ -50,9 +52,17 @@ function withoutKey<V>(map: ReadonlyMap<string, V>, key: string): ReadonlyMap<st
   return next;
 }
 
-/** Completion writers are children `flush.<n>`. */
+/**
+ * Completion writers are children `flush.<slot>`, a slot per writer: ids
+ * reused, not numbered per batch (see ChildIds for why).
+ */
 const FLUSH_PREFIX = 'flush.';
-const flushNumber = (actorId: string) => Number(actorId.slice(FLUSH_PREFIX.length));
+const flushSlot = (actorId: string) => Number(actorId.slice(FLUSH_PREFIX.length));
+function freeFlushSlot(flushing: ReadonlyMap<number, unknown>): number {
+  let slot = 0;
+  while (flushing.has(slot)) slot++;
+  return slot;
+}
 
 function isFlushDone(event: WorkerEvent): event is DoneActorEvent<readonly BatchOutcome[]> {
   return event.type.startsWith('xstate.done.actor.');
@@ -151,7 +161,7 @@ function startInline(
     logger: context.logger,
     startedAt,
   });
-  runs.set(key, { id: task.id, attempt: task.attempt, type: task.type, actorId: key, lane });
+  runs.set(key, { id: task.id, attempt: task.attempt, type: task.type, lane });
   return lane;
 }
 
@@ -177,8 +187,9 @@ function adopt(runs: readonly LaneRun[]) {
     for (const run of runs) {
       const elapsedMs = Math.max(0, now - run.startedAt);
       if (run.actor || !context.runs.has(run.key)) continue;
+      run.actorId ??= context.runIds.take();
       run.actor = spawn('run', {
-        id: run.key,
+        id: run.actorId,
         input: {
           ...runInput(context, run.task),
           adopted: { promise: run.promise, controller: run.controller, work: run.work, elapsedMs },
@@ -197,6 +208,27 @@ function inlineRuns(context: WorkerContext, keys?: readonly string[]): LaneRun[]
   const out: LaneRun[] = [];
   for (const entry of entries) if (entry?.lane && !entry.lane.actor) out.push(entry.lane);
   return out;
+}
+
+type Enqueue = {
+  assign: (assigner: ReturnType<typeof adopt>) => void;
+  stopChild: (id: string) => void;
+};
+
+/**
+ * Gives inline runs their actors in this step, their ids taken at once, so
+ * that events enqueued after this call can be sent to them.
+ */
+function adoptNow(context: WorkerContext, enqueue: Pick<Enqueue, 'assign'>, runs: LaneRun[]) {
+  if (runs.length === 0) return;
+  for (const run of runs) run.actorId ??= context.runIds.take();
+  enqueue.assign(adopt(runs));
+}
+
+/** Stops a run's actor; its id is free again. */
+function stopRunActor(context: WorkerContext, enqueue: Pick<Enqueue, 'stopChild'>, id: string) {
+  enqueue.stopChild(id);
+  context.runIds.give(id);
 }
 const freeSlots = (ctx: WorkerContext) =>
   ctx.config.concurrency - inFlight(ctx) - ctx.reserved.size;
@@ -292,8 +324,8 @@ export const workerMachine = setup({
         return;
       }
       for (const task of tasks) {
-        const actorId = runKey(task);
-        runs.set(actorId, { id: task.id, attempt: task.attempt, type: task.type, actorId });
+        const actorId = context.runIds.take();
+        runs.set(runKey(task), { id: task.id, attempt: task.attempt, type: task.type, actorId });
         enqueue.spawnChild('run', { id: actorId, input: runInput(context, task) });
       }
       enqueue.assign({ runs });
@@ -323,6 +355,7 @@ export const workerMachine = setup({
     settleRun: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'RUN.SETTLED') return;
       const key = runKey(event.ref);
+      const entry = context.runs.get(key);
       const runs = new Map(context.runs);
       runs.delete(key);
       const { outcome } = event;
@@ -337,12 +370,15 @@ export const workerMachine = setup({
         }),
         ...(outcome.kind === 'abandoned' && { toRelease: [...context.toRelease, event.ref] }),
       });
-      enqueue.stopChild(key);
+      const actorId = entry && actorIdOf(entry);
+      if (actorId !== undefined) stopRunActor(context, enqueue, actorId);
     }),
     forgetCrashedRun: enqueueActions(({ context, event, enqueue }) => {
       if (!isErrorEvent(event)) return;
-      const key = event.actorId;
-      if (!context.runs.has(key)) return;
+      const actorId = event.actorId;
+      let key: string | undefined;
+      for (const [k, entry] of context.runs) if (actorIdOf(entry) === actorId) key = k;
+      if (key === undefined) return;
       context.logger.error('run crashed; its lease will expire', {
         run: key,
         error: messageOf(event.error),
@@ -353,36 +389,30 @@ export const workerMachine = setup({
         runs,
         stats: { ...context.stats, writeErrors: context.stats.writeErrors + 1 },
       });
-      enqueue.stopChild(key);
+      stopRunActor(context, enqueue, actorId);
     }),
     cancelRun: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'CANCEL') return;
       const targets = [...context.runs.values()].filter((run) => run.id === event.taskId);
-      const inline = inlineRuns(
-        context,
-        targets.map((run) => run.actorId),
-      );
-      if (inline.length > 0) enqueue.assign(adopt(inline));
-      for (const run of targets) enqueue.sendTo(run.actorId, { type: 'CANCEL' });
+      adoptNow(context, enqueue, inlineRuns(context, targets.map(runKey)));
+      for (const run of targets) enqueue.sendTo(actorIdOf(run)!, { type: 'CANCEL' });
     }),
     abortRuns: enqueueActions(({ context, enqueue }) => {
-      const inline = inlineRuns(context);
-      if (inline.length > 0) enqueue.assign(adopt(inline));
-      for (const run of context.runs.values()) enqueue.sendTo(run.actorId, { type: 'ABORT' });
+      adoptNow(context, enqueue, inlineRuns(context));
+      for (const run of context.runs.values()) enqueue.sendTo(actorIdOf(run)!, { type: 'ABORT' });
     }),
-    /** Moves the next batch of queued successes to a new writer. */
+    /** Moves the next batch of queued successes to a free writer. */
     startFlush: enqueueActions(({ context, enqueue }) => {
       const size = context.config.completionBatchSize;
       const refs = context.queuedCompletions.slice(0, size);
-      const seq = context.flushSeq + 1;
-      const flushing = new Map(context.flushing).set(seq, refs);
+      const slot = freeFlushSlot(context.flushing);
+      const flushing = new Map(context.flushing).set(slot, refs);
       enqueue.assign({
         queuedCompletions: context.queuedCompletions.slice(size),
         flushing,
-        flushSeq: seq,
       });
       enqueue.spawnChild('completeMany', {
-        id: `${FLUSH_PREFIX}${seq}`,
+        id: `${FLUSH_PREFIX}${slot}`,
         input: { store: context.store, refs },
       });
     }),
@@ -391,17 +421,17 @@ export const workerMachine = setup({
     flushWritten: enqueueActions(({ context, event, enqueue }) => {
       if (!isFlushDone(event)) return;
       const flushing = new Map(context.flushing);
-      flushing.delete(flushNumber(event.actorId));
+      flushing.delete(flushSlot(event.actorId));
       enqueue.assign({ flushing, stats: countCompletions(context.stats, event.output) });
       enqueue.stopChild(event.actorId);
     }),
     /** A failed write's batch goes back to the front of the queue. */
     flushFailed: enqueueActions(({ context, event, enqueue }) => {
       if (!isErrorEvent(event)) return;
-      const seq = flushNumber(event.actorId);
-      const refs = context.flushing.get(seq) ?? [];
+      const slot = flushSlot(event.actorId);
+      const refs = context.flushing.get(slot) ?? [];
       const flushing = new Map(context.flushing);
-      flushing.delete(seq);
+      flushing.delete(slot);
       enqueue.assign({
         flushing,
         queuedCompletions: refs.concat(context.queuedCompletions),
@@ -435,7 +465,7 @@ export const workerMachine = setup({
       queuedCompletions: [],
       reserved: new Map(),
       flushing: new Map(),
-      flushSeq: 0,
+      runIds: new ChildIds('run.'),
       toRelease: [],
       stats: {
         claimed: 0,
@@ -459,10 +489,9 @@ export const workerMachine = setup({
     'LANE.ADOPT': {
       actions: enqueueActions(({ context, event, enqueue }) => {
         const runs = inlineRuns(context, [event.key]);
-        if (runs.length === 0) return;
-        enqueue.assign(adopt(runs));
+        adoptNow(context, enqueue, runs);
         for (const run of runs) {
-          for (const early of run.early.splice(0)) enqueue.sendTo(run.key, early);
+          for (const early of run.early.splice(0)) enqueue.sendTo(run.actorId!, early);
         }
       }),
     },

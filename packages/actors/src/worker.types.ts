@@ -120,10 +120,43 @@ export interface WorkerStats {
 /** A run in flight. */
 export interface RunEntry extends AttemptRef {
   readonly type: string;
-  /** The run's child actor id (the actor exists once the run is not inline). */
-  readonly actorId: string;
+  /** The run actor's id; an inline run's is on its lane record, once it has an actor. */
+  readonly actorId?: string;
   /** Started inline by the worker (see worker.lane.ts). */
   readonly lane?: LaneRun;
+}
+
+/** The id of a run's actor, if it has one. */
+export const actorIdOf = (entry: RunEntry): string | undefined =>
+  entry.lane ? entry.lane.actorId : entry.actorId;
+
+/**
+ * Child actor ids taken from a pool and given back when the child is
+ * stopped, so the ids in use at once are the only ids ever used.
+ *
+ * XState caches each state node's candidate transitions per event type, for
+ * the life of the process, and a child's done and error events are typed
+ * after its id (`xstate.done.actor.<id>`). Ids unique per run grew that cache
+ * by an entry for every run actor ever spawned: a leak of about 60 bytes a
+ * task. Mutable, like the lane: one per worker.
+ */
+export class ChildIds {
+  readonly #prefix: string;
+  readonly #free: number[] = [];
+  #next = 0;
+
+  constructor(prefix: string) {
+    this.#prefix = prefix;
+  }
+
+  take(): string {
+    return `${this.#prefix}${this.#free.pop() ?? this.#next++}`;
+  }
+
+  /** `id` (taken here) is free again: its child has been stopped. */
+  give(id: string): void {
+    this.#free.push(Number(id.slice(this.#prefix.length)));
+  }
 }
 
 export interface WorkerContext {
@@ -152,10 +185,10 @@ export interface WorkerContext {
   reserved: ReadonlyMap<string, string>;
   /** Successes waiting for a completion write. */
   queuedCompletions: CompletionRef[];
-  /** The batches being written, by flush number. */
+  /** The batches being written, by writer slot (`0 .. completionWriters - 1`). */
   flushing: ReadonlyMap<number, readonly CompletionRef[]>;
-  /** The last flush number. */
-  flushSeq: number;
+  /** Ids of run actors (see ChildIds). */
+  readonly runIds: ChildIds;
   toRelease: AttemptRef[];
   stats: WorkerStats;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createActor, SimulatedClock } from 'xstate';
+import { createActor, SimulatedClock, type InspectionEvent } from 'xstate';
 import {
   RunAbortedError,
   workerMachine,
@@ -12,10 +12,12 @@ function startWorker(
   store: FakeStore,
   handlers: Record<string, TaskHandler>,
   options: Partial<WorkerInput> = {},
+  inspect?: (event: InspectionEvent) => void,
 ) {
   const clock = new SimulatedClock();
   const actor = createActor(workerMachine, {
     clock,
+    ...(inspect && { inspect }),
     input: {
       nodeId: 'n1',
       store,
@@ -414,8 +416,17 @@ describe('worker: drain', () => {
 });
 
 describe('worker: inline runs', () => {
-  const runActors = (actor: ReturnType<typeof startWorker>['actor']) =>
-    Object.keys(actor.getSnapshot().children).filter((id) => id.startsWith('run:'));
+  /** The run actors among the children, as `run:<task>:<attempt>` (`orphan:<id>` for one without a run). */
+  const runActors = (actor: ReturnType<typeof startWorker>['actor']) => {
+    const { children, context } = actor.getSnapshot();
+    const runs = [...context.runs.values()];
+    return Object.keys(children)
+      .filter((id) => id.startsWith('run.'))
+      .map((id) => {
+        const run = runs.find((r) => (r.lane ? r.lane.actorId : r.actorId) === id);
+        return run ? `run:${run.id}:${run.attempt}` : `orphan:${id}`;
+      });
+  };
 
   it('runs short handlers without run actors and completes them in one batch', async () => {
     const store = new FakeStore();
@@ -485,6 +496,41 @@ describe('worker: inline runs', () => {
     const { actor } = startWorker(store, { t: gated }, { inlineRuns: false });
     await flush();
     expect(runActors(actor).sort()).toEqual(ids.map((id) => `run:${id}:1`).sort());
+  });
+});
+
+describe('worker: the event types it receives', () => {
+  /*
+   * XState caches each state node's candidate transitions per event type, for
+   * the life of the process, and a child's done and error events are typed
+   * after its id (`xstate.done.actor.<id>`). A child id made unique per run or
+   * per completion batch therefore grew that cache by one entry per child:
+   * about 60 bytes a task, never freed.
+   */
+  async function typesAfter(batches: number, options: Partial<WorkerInput>) {
+    const types = new Set<string>();
+    const store = new FakeStore();
+    const { actor, advance, stats } = startWorker(store, { t: quick }, options, (e) => {
+      if (e.type === '@xstate.event' && e.actorRef.sessionId === e.rootId) types.add(e.event.type);
+    });
+    await flush();
+    for (let i = 0; i < batches; i++) {
+      store.add(2);
+      actor.send({ type: 'WAKE' });
+      await advance(10); // each batch is its own completion write
+    }
+    expect(stats()).toMatchObject({ completed: 2 * batches });
+    expect(store.calls.completeMany.length).toBeGreaterThanOrEqual(batches);
+    return [...types].sort();
+  }
+
+  it('is the same few types however many runs and completion batches it finishes', async () => {
+    for (const inlineRuns of [true, false]) {
+      const few = await typesAfter(3, { inlineRuns });
+      const many = await typesAfter(30, { inlineRuns });
+      expect(many).toEqual(few);
+      expect(many.length).toBeLessThan(20);
+    }
   });
 });
 
