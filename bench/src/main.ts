@@ -1,6 +1,7 @@
 /** `pnpm bench <name>`: runs one benchmark and writes its JSON to bench/results/. */
 import { benchLatency, benchPeers, benchThroughput } from './peers.bench.js';
 import { benchFailover } from './failover.bench.js';
+import { benchMemory } from './memory.bench.js';
 import { benchSchedules } from './schedules.bench.js';
 import { benchStore } from './store.bench.js';
 
@@ -9,6 +10,7 @@ const benches: Record<string, () => Promise<void>> = {
   peers: benchPeers,
   throughput: benchThroughput,
   latency: benchLatency,
+  memory: benchMemory,
   schedules: benchSchedules,
   store: benchStore,
 };

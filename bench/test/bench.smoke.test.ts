@@ -11,6 +11,7 @@ import { batonPgBus } from '../src/peers/baton.js';
 import { graphileWorker } from '../src/peers/graphile.js';
 import { floor } from '../src/peers/floor.js';
 import { compare, type PeerReport } from '../src/peers.bench.js';
+import { measureMemory, slope } from '../src/memory.bench.js';
 
 const db = useTestDatabase();
 const pool = new pg.Pool({ connectionString: db.url, max: 2 });
@@ -55,6 +56,31 @@ it('the floor yardstick burns down 2,000 jobs and answers NATS submissions after
   expect(latency.samples).toBe(40);
   expect(latency.p50).toBeGreaterThan(0);
 }, 120_000);
+
+it('memory: a node runs rounds of submitted and enqueued tasks and reports its live heap after each', async () => {
+  const result = await measureMemory({
+    url: db.url,
+    nats: undefined,
+    rounds: 4,
+    tasksPerRound: 300,
+  });
+  expect(result.rounds.map((r) => r.tasks)).toEqual([300, 600, 900, 1200]);
+  for (const r of result.rounds) {
+    expect(r.heapMb).toBeGreaterThan(1);
+    expect(r.rssMb).toBeGreaterThanOrEqual(r.heapMb);
+  }
+  expect(Number.isFinite(result.bytesPerTask)).toBe(true);
+  const { rows } = await pool.query<{ n: number }>(
+    `select count(*)::int as n from baton.tasks where status = 'completed' and payload ? 'r'`,
+  );
+  expect(rows[0]!.n).toBe(1200);
+}, 120_000);
+
+it('memory: the growth figure is the least-squares slope', () => {
+  expect(slope([1, 2, 3, 4], [10, 12, 14, 16])).toBe(2);
+  expect(slope([0, 10, 20], [5, 5, 5])).toBe(0);
+  expect(slope([1], [3])).toBe(0);
+});
 
 it('compares Baton with the better peer, never with the floor yardstick', () => {
   const report = (name: string, tasksPerSec: number, p50: number, yardstick = false) =>
