@@ -141,6 +141,12 @@ export interface StorePort {
     node: string;
     limit?: number;
   }): Promise<readonly { id: TaskId; status: string }[]>;
+  /**
+   * A run ended here without a final write (its lease was lost, its write
+   * failed after the retries, or its actor crashed): a store that keeps
+   * something per run may drop it. The task itself is left to the lease.
+   */
+  forget?(ref: AttemptRef): void;
 }
 
 /** What a node tells about itself in a heartbeat. */

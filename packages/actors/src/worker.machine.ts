@@ -372,6 +372,9 @@ export const workerMachine = setup({
       });
       const actorId = entry && actorIdOf(entry);
       if (actorId !== undefined) stopRunActor(context, enqueue, actorId);
+      if (outcome.kind === 'stale' || outcome.kind === 'write_failed') {
+        context.store.forget?.(event.ref);
+      }
     }),
     forgetCrashedRun: enqueueActions(({ context, event, enqueue }) => {
       if (!isErrorEvent(event)) return;
@@ -384,12 +387,14 @@ export const workerMachine = setup({
         error: messageOf(event.error),
       });
       const runs = new Map(context.runs);
+      const entry = context.runs.get(key)!;
       runs.delete(key);
       enqueue.assign({
         runs,
         stats: { ...context.stats, writeErrors: context.stats.writeErrors + 1 },
       });
       stopRunActor(context, enqueue, actorId);
+      context.store.forget?.(entry);
     }),
     cancelRun: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'CANCEL') return;

@@ -61,6 +61,7 @@ export class FakeStore implements StorePort {
     finishCancelled: [] as AttemptRef[],
     release: [] as AttemptRef[][],
     rescueExpired: 0,
+    forget: [] as AttemptRef[],
   };
   /** Errors thrown by the next call of a method, once each. */
   readonly failNext = new Map<keyof FakeStore['calls'], Error>();
@@ -195,6 +196,10 @@ export class FakeStore implements StorePort {
     if (!t) return { ok: false, reason: 'stale' };
     t.status = 'cancelled';
     return { ok: true };
+  }
+
+  forget(ref: AttemptRef): void {
+    this.calls.forget.push({ id: ref.id, attempt: ref.attempt });
   }
 
   async release(refs: readonly AttemptRef[]): Promise<number> {

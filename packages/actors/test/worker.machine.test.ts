@@ -235,6 +235,7 @@ describe('worker: finishing runs', () => {
     await advance(50);
     expect(store.calls.fail).toHaveLength(2);
     expect(store.status(id!)).toBe('retry');
+    expect(store.calls.forget).toEqual([]); // written in the end
   });
 
   it('aborts the signal when the handler times out and fails the task as retryable', async () => {
@@ -299,6 +300,8 @@ describe('worker: finishing runs', () => {
     expect((gated.started[0]!.signal.reason as RunAbortedError).reason).toBe('lease_lost');
     expect(store.calls.fail).toHaveLength(0);
     expect(stats().stale).toBe(1);
+    // It ended without a write: the store may drop what it kept for the run.
+    expect(store.calls.forget).toEqual([{ id, attempt: 1 }]);
   });
 
   it('completes a run that registered transaction work on its own, through complete', async () => {

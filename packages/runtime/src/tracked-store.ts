@@ -211,6 +211,11 @@ export class TrackedStore implements StorePort {
     return rescued;
   }
 
+  /** A run that ended here without a final write: its record goes (not a newer attempt's). */
+  forget(ref: AttemptRef): void {
+    if (this.#running.get(ref.id)?.attempt === ref.attempt) this.#running.delete(ref.id);
+  }
+
   #take(id: string): TaskEventItem[] {
     const run = this.#running.get(id);
     if (!run) return [];

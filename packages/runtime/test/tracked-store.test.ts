@@ -1,0 +1,54 @@
+import { useTestDatabase } from '@baton/testkit';
+import { createStore, type Store } from '@baton/store';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { TrackedStore, type TaskEventItem } from '../src/tracked-store.js';
+import { createMetrics } from '../src/observability/metrics.js';
+import { LoopMonitor } from '../src/observability/health.js';
+
+const db = useTestDatabase();
+let store: Store;
+beforeAll(() => {
+  store = createStore({ connection: { connectionString: db.url, max: 2 } });
+});
+afterAll(() => store.close());
+
+function tracked() {
+  const events: { status: string; tasks: readonly TaskEventItem[] }[] = [];
+  const t = new TrackedStore(
+    store.tasks,
+    (status, tasks) => events.push({ status, tasks }),
+    createMetrics(),
+    new LoopMonitor(),
+    { retryDelayMs: async () => undefined, deadLettered: async () => undefined },
+  );
+  return { t, events };
+}
+
+it('keeps a record per run until its final write, and drops it when the run ends without one', async () => {
+  const { t, events } = tracked();
+  const [a, b] = await store.tasks.enqueueMany([
+    { type: 'x', payload: {} },
+    { type: 'x', payload: {} },
+  ]);
+  const claimed = await t.claim({
+    owner: 'n1',
+    types: ['x'],
+    limit: 2,
+    leaseMs: 30_000,
+    start: true,
+  });
+  expect(claimed.map((c) => c.id).sort()).toEqual([a!.id, b!.id].sort());
+  expect(t.inFlight).toBe(2);
+
+  // A run whose lease was lost (no write): its record goes, but only for its own attempt.
+  t.forget({ id: a!.id, attempt: 2 });
+  expect(t.inFlight).toBe(2);
+  t.forget({ id: a!.id, attempt: 1 });
+  expect(t.inFlight).toBe(1);
+
+  await t.completeMany([{ id: b!.id, attempt: 1, result: null }]);
+  expect(t.inFlight).toBe(0);
+  expect(events.find((e) => e.status === 'completed')?.tasks).toEqual([
+    { id: b!.id, type: 'x', attempt: 1 },
+  ]);
+});
