@@ -178,6 +178,8 @@ export interface HeartbeatPort {
    * heartbeat is written with `beat`.
    */
   leave?(nodeId: string): Promise<void>;
+  /** Deletes the group's rows silent for at least `olderThanMs`; returns how many. */
+  prune?(olderThanMs: number): Promise<number>;
 }
 
 /** A bus message as the actors see it: a plain object (the runtime encodes it). */

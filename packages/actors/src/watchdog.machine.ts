@@ -35,6 +35,14 @@ export const watchdogMachine = watchdogSetup.createMachine({
         goneAfterMs,
       );
     }
+    const forgetAfterMs = intOption('forgetAfterMs', input.forgetAfterMs, 300_000);
+    if (forgetAfterMs <= goneAfterMs) {
+      throw new ActorConfigError(
+        'forgetAfterMs',
+        `must be greater than goneAfterMs (${goneAfterMs})`,
+        forgetAfterMs,
+      );
+    }
     if (input.election && !input.leadership) {
       throw new ActorConfigError('leadership', 'is required when the election runs', undefined);
     }
@@ -55,6 +63,7 @@ export const watchdogMachine = watchdogSetup.createMachine({
       livenessCheckIntervalMs,
       suspectAfterMs,
       goneAfterMs,
+      forgetAfterMs,
       load: input.load ?? (() => ({ inFlight: 0, concurrency: 0 })),
       leadership: electionConfig ? (input.leadership ?? null) : null,
       electionConfig,
@@ -126,7 +135,10 @@ export const watchdogMachine = watchdogSetup.createMachine({
         reading: {
           invoke: {
             src: 'readMembers',
-            input: ({ context }) => context.heartbeat,
+            input: ({ context }) => ({
+              heartbeat: context.heartbeat,
+              forgetAfterMs: context.forgetAfterMs,
+            }),
             onDone: {
               target: 'watching',
               actions: assign({

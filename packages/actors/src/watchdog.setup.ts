@@ -36,6 +36,7 @@ import type {
 import {
   beat,
   evaluate,
+  readMembers,
   heartbeatMessage,
   holderLetGo,
   type BeatInput,
@@ -95,9 +96,10 @@ export const watchdogSetup = setup({
   },
   actors: {
     beat: fromPromise<void, BeatInput>(({ input }) => beat(input)),
-    readMembers: fromPromise<readonly MemberRecord[], HeartbeatPort>(({ input }) =>
-      input.members(),
-    ),
+    readMembers: fromPromise<
+      readonly MemberRecord[],
+      { heartbeat: HeartbeatPort; forgetAfterMs: number }
+    >(({ input }) => readMembers(input)),
     readToken: fromPromise<TokenView | null, LeadershipPort>(({ input }) => input.current()),
     acquire: fromPromise<
       AcquireResult,

@@ -30,6 +30,12 @@ export interface WatchdogInput {
   readonly suspectAfterMs?: number;
   /** Silence after which a member is gone. @default 10 heartbeats */
   readonly goneAfterMs?: number;
+  /**
+   * Silence after which a gone member is dropped from the view and its
+   * `health_check` row deleted (a node killed without saying goodbye leaves
+   * one; nodes named per process would otherwise pile up). @default 300000
+   */
+  readonly forgetAfterMs?: number;
   /** This node's load, sent with each heartbeat. @default none (0 / 0) */
   readonly load?: () => { inFlight: number; concurrency: number };
   /** The group's warm-backup token. Required with `election`. */
@@ -67,6 +73,7 @@ export interface WatchdogContext {
   readonly livenessCheckIntervalMs: number;
   readonly suspectAfterMs: number;
   readonly goneAfterMs: number;
+  readonly forgetAfterMs: number;
   readonly load: () => { inFlight: number; concurrency: number };
   /** `null` when the election is disabled. */
   readonly leadership: LeadershipPort | null;
@@ -160,12 +167,32 @@ function statusOf(ctx: WatchdogContext, member: MemberView, now: number): Member
   return silence >= ctx.suspectAfterMs ? 'suspect' : 'alive';
 }
 
-/** Recomputes every member's status at the clock's current time. */
+/** Recomputes every member's status at the clock's current time; forgets the long silent. */
 export function evaluate(ctx: WatchdogContext, members = ctx.members): Record<string, MemberView> {
   const now = ctx.clock.now();
   const next: Record<string, MemberView> = {};
-  for (const [id, m] of Object.entries(members)) next[id] = { ...m, status: statusOf(ctx, m, now) };
+  for (const [id, m] of Object.entries(members)) {
+    if (now - m.lastSeenAt >= ctx.forgetAfterMs) continue;
+    next[id] = { ...m, status: statusOf(ctx, m, now) };
+  }
   return next;
+}
+
+/**
+ * Reads the group's `health_check` rows; deletes those silent for
+ * `forgetAfterMs` when there are any (any node may: the delete is idempotent).
+ * The delete is housekeeping: if it fails, the next read tries again.
+ */
+export async function readMembers(input: {
+  readonly heartbeat: HeartbeatPort;
+  readonly forgetAfterMs: number;
+}): Promise<readonly MemberRecord[]> {
+  const { heartbeat, forgetAfterMs } = input;
+  const records = await heartbeat.members();
+  if (heartbeat.prune && records.some((r) => r.heartbeatAgeMs >= forgetAfterMs)) {
+    await heartbeat.prune(forgetAfterMs).catch(() => 0);
+  }
+  return records;
 }
 
 export function mergeRecords(

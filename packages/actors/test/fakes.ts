@@ -303,6 +303,14 @@ export class FakeHeartbeat implements HeartbeatPort {
   async members(): Promise<MemberRecord[]> {
     return this.rows;
   }
+
+  readonly pruned: number[] = [];
+  async prune(olderThanMs: number): Promise<number> {
+    this.pruned.push(olderThanMs);
+    const before = this.rows.length;
+    this.rows = this.rows.filter((r) => r.heartbeatAgeMs < olderThanMs);
+    return before - this.rows.length;
+  }
 }
 
 /** A heartbeat table whose leaving node deletes its row. */

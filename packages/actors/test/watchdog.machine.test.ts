@@ -90,6 +90,28 @@ describe('watchdog', () => {
     expect([status('n2'), status('n3'), status('n4')]).toEqual(['alive', 'suspect', 'gone']);
   });
 
+  it('forgets a member silent for forgetAfterMs, and has its stale rows deleted', async () => {
+    const heartbeat = new FakeHeartbeat();
+    const { actor, advance, status } = startWatchdog(
+      { suspectAfterMs: 3000, goneAfterMs: 6000, forgetAfterMs: 20_000 },
+      heartbeat,
+    );
+    actor.send(hb('n2'));
+    heartbeat.rows = [
+      { nodeId: 'n3', heartbeatAgeMs: 10_000 },
+      { nodeId: 'n4', heartbeatAgeMs: 25_000 }, // a node killed long ago
+    ];
+    await advance(5000);
+    expect([status('n2'), status('n3'), status('n4')]).toEqual(['suspect', 'gone', undefined]);
+    expect(heartbeat.pruned).toEqual([20_000]);
+    expect(heartbeat.rows.map((r) => r.nodeId)).toEqual(['n3']);
+    await advance(5000);
+    expect(heartbeat.pruned).toEqual([20_000]); // nothing stale left: no delete
+    await advance(10_000); // n2 silent for 20 s
+    expect(status('n2')).toBeUndefined();
+    expect(Object.keys(actor.getSnapshot().context.members)).toEqual(['n3']);
+  });
+
   it('keeps beating after a failed write and counts it', async () => {
     const { heartbeat, advance, actor } = startWatchdog();
     await flush();
@@ -123,20 +145,22 @@ describe('watchdog', () => {
     expect(actor.getSnapshot().status).toBe('done');
   });
 
-  it('refuses a gone threshold below the suspect one, naming the option', () => {
+  it.each([
+    ['goneAfterMs', { suspectAfterMs: 5000, goneAfterMs: 1000 }],
+    ['forgetAfterMs', { goneAfterMs: 10_000, forgetAfterMs: 10_000 }],
+  ])('refuses %s not above the threshold before it, naming the option', (name, thresholds) => {
     const actor = createActor(watchdogMachine, {
       input: {
         nodeId: 'n1',
         heartbeat: new FakeHeartbeat(),
         bus: new FakeBus(),
         subjects,
-        suspectAfterMs: 5000,
-        goneAfterMs: 1000,
+        ...thresholds,
       },
     });
     actor.subscribe({ error: () => undefined });
     actor.start();
     expect(actor.getSnapshot().status).toBe('error');
-    expect(String(actor.getSnapshot().error)).toMatch(/goneAfterMs/);
+    expect(String(actor.getSnapshot().error)).toMatch(name);
   });
 });

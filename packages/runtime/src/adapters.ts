@@ -45,6 +45,7 @@ export function heartbeatPort(nodes: NodeStore, groupId: string): HeartbeatPort 
         heartbeatAgeMs: m.heartbeatAgeMs,
       })),
     leave: (nodeId) => nodes.leave(nodeId, groupId),
+    prune: (olderThanMs) => nodes.prune(groupId, olderThanMs),
   };
 }
 
