@@ -210,10 +210,11 @@ function inlineRuns(context: WorkerContext, keys?: readonly string[]): LaneRun[]
   return out;
 }
 
-type Enqueue = {
+/** The parts of `enqueueActions`' enqueue that the helpers below use. */
+interface Enqueue {
   assign: (assigner: ReturnType<typeof adopt>) => void;
   stopChild: (id: string) => void;
-};
+}
 
 /**
  * Gives inline runs their actors in this step, their ids taken at once, so
@@ -230,6 +231,7 @@ function stopRunActor(context: WorkerContext, enqueue: Pick<Enqueue, 'stopChild'
   enqueue.stopChild(id);
   context.runIds.give(id);
 }
+
 const freeSlots = (ctx: WorkerContext) =>
   ctx.config.concurrency - inFlight(ctx) - ctx.reserved.size;
 
@@ -380,14 +382,14 @@ export const workerMachine = setup({
       if (!isErrorEvent(event)) return;
       const actorId = event.actorId;
       let key: string | undefined;
-      for (const [k, entry] of context.runs) if (actorIdOf(entry) === actorId) key = k;
-      if (key === undefined) return;
+      let entry: RunEntry | undefined;
+      for (const [k, e] of context.runs) if (actorIdOf(e) === actorId) [key, entry] = [k, e];
+      if (key === undefined || entry === undefined) return;
       context.logger.error('run crashed; its lease will expire', {
         run: key,
         error: messageOf(event.error),
       });
       const runs = new Map(context.runs);
-      const entry = context.runs.get(key)!;
       runs.delete(key);
       enqueue.assign({
         runs,
