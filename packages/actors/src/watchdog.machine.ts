@@ -35,7 +35,11 @@ export const watchdogMachine = watchdogSetup.createMachine({
         goneAfterMs,
       );
     }
-    const forgetAfterMs = intOption('forgetAfterMs', input.forgetAfterMs, 300_000);
+    const forgetAfterMs = intOption(
+      'forgetAfterMs',
+      input.forgetAfterMs,
+      Math.max(300_000, 3 * goneAfterMs),
+    );
     if (forgetAfterMs <= goneAfterMs) {
       throw new ActorConfigError(
         'forgetAfterMs',

@@ -33,7 +33,8 @@ export interface WatchdogInput {
   /**
    * Silence after which a gone member is dropped from the view and its
    * `health_check` row deleted (a node killed without saying goodbye leaves
-   * one; nodes named per process would otherwise pile up). @default 300000
+   * one; nodes named per process would otherwise pile up). Never the token
+   * holder this node knows of. @default the larger of 300000 and 3 x goneAfterMs
    */
   readonly forgetAfterMs?: number;
   /** This node's load, sent with each heartbeat. @default none (0 / 0) */
@@ -172,16 +173,18 @@ export function evaluate(ctx: WatchdogContext, members = ctx.members): Record<st
   const now = ctx.clock.now();
   const next: Record<string, MemberView> = {};
   for (const [id, m] of Object.entries(members)) {
-    if (now - m.lastSeenAt >= ctx.forgetAfterMs) continue;
+    // The holder stays: the status tells how long it has been silent.
+    if (now - m.lastSeenAt >= ctx.forgetAfterMs && id !== ctx.election.holder) continue;
     next[id] = { ...m, status: statusOf(ctx, m, now) };
   }
   return next;
 }
 
 /**
- * Reads the group's `health_check` rows; deletes those silent for
+ * Reads the group's `health_check` rows, and starts deleting those silent for
  * `forgetAfterMs` when there are any (any node may: the delete is idempotent).
- * The delete is housekeeping: if it fails, the next read tries again.
+ * The delete is housekeeping, not awaited: the read does not wait for it, and
+ * if it fails the next read tries again.
  */
 export async function readMembers(input: {
   readonly heartbeat: HeartbeatPort;
@@ -190,7 +193,7 @@ export async function readMembers(input: {
   const { heartbeat, forgetAfterMs } = input;
   const records = await heartbeat.members();
   if (heartbeat.prune && records.some((r) => r.heartbeatAgeMs >= forgetAfterMs)) {
-    await heartbeat.prune(forgetAfterMs).catch(() => 0);
+    void heartbeat.prune(forgetAfterMs).catch(() => 0);
   }
   return records;
 }

@@ -142,7 +142,8 @@ export const actorIdOf = (entry: RunEntry): string | undefined =>
  */
 export class ChildIds {
   readonly #prefix: string;
-  readonly #free: number[] = [];
+  /** Free ids, oldest first: an id is reused as late as possible. */
+  readonly #free = new Set<number>();
   #next = 0;
 
   constructor(prefix: string) {
@@ -150,12 +151,16 @@ export class ChildIds {
   }
 
   take(): string {
-    return `${this.#prefix}${this.#free.pop() ?? this.#next++}`;
+    const oldest = this.#free.values().next();
+    if (oldest.done) return `${this.#prefix}${this.#next++}`;
+    this.#free.delete(oldest.value);
+    return `${this.#prefix}${oldest.value}`;
   }
 
-  /** `id` (taken here) is free again: its child has been stopped. */
+  /** `id` (taken here) is free again: its child has been stopped. Giving it twice is harmless. */
   give(id: string): void {
-    this.#free.push(Number(id.slice(this.#prefix.length)));
+    const n = Number(id.slice(this.#prefix.length));
+    if (Number.isInteger(n) && n < this.#next) this.#free.add(n);
   }
 }
 

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createActor } from 'xstate';
-import { summarizeWatchdog, watchdogMachine } from '../src/index.js';
-import { FakeBus, FakeHeartbeat, FakeTokenTable, subjects } from './fakes.js';
+import { summarizeWatchdog, type WatchdogInput } from '../src/index.js';
+import { bareWatchdog, FakeTokenTable } from './fakes.js';
 import { electionGroup, writesBy } from './election.harness.js';
 
 // Defaults of these tests: lease 5000 ms, heartbeat 1000 ms, so a step-down
@@ -285,30 +284,22 @@ describe('election', () => {
   });
 
   it('refuses an election without a leadership port, or a lease shorter than two heartbeats', () => {
-    const start = (input: Partial<Parameters<typeof createActor<typeof watchdogMachine>>[1]>) => {
-      const actor = createActor(watchdogMachine, {
-        input: {
-          nodeId: 'n1',
-          heartbeat: new FakeHeartbeat(),
-          bus: new FakeBus(),
-          subjects,
-          ...(input as object),
-        },
-      });
+    const start = (input: Partial<WatchdogInput>) => {
+      const actor = bareWatchdog(input);
       actor.subscribe({ error: () => undefined });
       actor.start();
       return String(actor.getSnapshot().error);
     };
-    expect(start({ election: {} } as never)).toMatch(/leadership/);
+    expect(start({ election: {} })).toMatch(/leadership/);
     const port = new FakeTokenTable().connect('n1');
-    expect(
-      start({ leadership: port, election: { leaseMs: 1500, heartbeatMs: 1000 } } as never),
-    ).toMatch(/election\.leaseMs.*two heartbeats/);
+    expect(start({ leadership: port, election: { leaseMs: 1500, heartbeatMs: 1000 } })).toMatch(
+      /election\.leaseMs.*two heartbeats/,
+    );
     expect(
       start({
         leadership: port,
         election: { leaseMs: 3000, heartbeatMs: 1000, stepDownMarginMs: 2500 },
-      } as never),
+      }),
     ).toMatch(/stepDownMarginMs/);
   });
 });

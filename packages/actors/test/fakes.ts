@@ -26,8 +26,11 @@ import type {
   StorePort,
   Subjects,
   TaskHandler,
+  WatchdogInput,
   WriteOutcome,
 } from '../src/index.js';
+import { createActor } from 'xstate';
+import { watchdogMachine } from '../src/index.js';
 
 type Status =
   'pending' | 'claimed' | 'running' | 'retry' | 'completed' | 'dead_letter' | 'cancelled';
@@ -486,4 +489,17 @@ export class FakeLeadership implements LeadershipPort {
   release(r: { nodeId: string; term: number }): Promise<boolean> {
     return this.#call('release', () => this.table.release(r.nodeId, r.term), r.term);
   }
+}
+
+/** A watchdog actor (not started) with fake ports and `input` on top: for config checks. */
+export function bareWatchdog(input: Partial<WatchdogInput>) {
+  return createActor(watchdogMachine, {
+    input: {
+      nodeId: 'n1',
+      heartbeat: new FakeHeartbeat(),
+      bus: new FakeBus(),
+      subjects,
+      ...input,
+    },
+  });
 }

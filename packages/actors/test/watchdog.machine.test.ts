@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, SimulatedClock } from 'xstate';
 import { watchdogMachine, type WatchdogInput } from '../src/index.js';
-import { FakeBus, FakeHeartbeat, flush, LeavingHeartbeat, subjects } from './fakes.js';
+import { evaluate, type WatchdogContext } from '../src/watchdog.types.js';
+import {
+  bareWatchdog,
+  FakeBus,
+  FakeHeartbeat,
+  flush,
+  LeavingHeartbeat,
+  subjects,
+} from './fakes.js';
 
 function startWatchdog(options: Partial<WatchdogInput> = {}, heartbeat = new FakeHeartbeat()) {
   const clock = new SimulatedClock();
@@ -112,6 +120,36 @@ describe('watchdog', () => {
     expect(Object.keys(actor.getSnapshot().context.members)).toEqual(['n3']);
   });
 
+  it('keeps the token holder in its view however long it is silent', () => {
+    const clock = new SimulatedClock();
+    const base = { clock, suspectAfterMs: 3000, goneAfterMs: 6000, forgetAfterMs: 20_000 };
+    const members = {
+      old: { nodeId: 'old', status: 'gone', lastSeenAt: 0, left: false },
+      holder: { nodeId: 'holder', status: 'gone', lastSeenAt: 0, left: false },
+    } as const;
+    clock.increment(30_000);
+    const view = evaluate({
+      ...base,
+      members,
+      election: { holder: 'holder' },
+    } as unknown as WatchdogContext);
+    expect(Object.keys(view)).toEqual(['holder']);
+    expect(view.holder?.status).toBe('gone');
+  });
+
+  it('forgets after 5 minutes by default, and after 3 gone thresholds with a slow heartbeat', () => {
+    const forgetAfter = (options: Partial<WatchdogInput>) => {
+      const actor = bareWatchdog(options);
+      const ms = actor.getSnapshot().context.forgetAfterMs;
+      actor.stop();
+      return ms;
+    };
+    expect(forgetAfter({})).toBe(300_000);
+    expect(forgetAfter({ heartbeatIntervalMs: 30_000, livenessCheckIntervalMs: 60_000 })).toBe(
+      900_000,
+    );
+  });
+
   it('keeps beating after a failed write and counts it', async () => {
     const { heartbeat, advance, actor } = startWatchdog();
     await flush();
@@ -149,15 +187,7 @@ describe('watchdog', () => {
     ['goneAfterMs', { suspectAfterMs: 5000, goneAfterMs: 1000 }],
     ['forgetAfterMs', { goneAfterMs: 10_000, forgetAfterMs: 10_000 }],
   ])('refuses %s not above the threshold before it, naming the option', (name, thresholds) => {
-    const actor = createActor(watchdogMachine, {
-      input: {
-        nodeId: 'n1',
-        heartbeat: new FakeHeartbeat(),
-        bus: new FakeBus(),
-        subjects,
-        ...thresholds,
-      },
-    });
+    const actor = bareWatchdog(thresholds);
     actor.subscribe({ error: () => undefined });
     actor.start();
     expect(actor.getSnapshot().status).toBe('error');

@@ -7,6 +7,7 @@ import {
   type WorkerInput,
 } from '../src/index.js';
 import { FakeStore, flush, GatedHandler, registry } from './fakes.js';
+import { ChildIds } from '../src/worker.types.js';
 
 function startWorker(
   store: FakeStore,
@@ -526,6 +527,16 @@ describe('worker: the event types it receives', () => {
     expect(store.calls.completeMany.length).toBeGreaterThanOrEqual(batches);
     return [...types].sort();
   }
+
+  it('reuses a child id as late as possible, and a second give is harmless', () => {
+    const ids = new ChildIds('run.');
+    expect([ids.take(), ids.take(), ids.take()]).toEqual(['run.0', 'run.1', 'run.2']);
+    ids.give('run.1');
+    ids.give('run.0');
+    ids.give('run.1');
+    ids.give('run.7'); // never taken
+    expect([ids.take(), ids.take(), ids.take()]).toEqual(['run.1', 'run.0', 'run.3']);
+  });
 
   it('is the same few types however many runs and completion batches it finishes', async () => {
     for (const inlineRuns of [true, false]) {

@@ -190,7 +190,7 @@ export class TrackedStore implements StorePort {
 
   async release(refs: readonly AttemptRef[], node: string): Promise<number> {
     const n = await this.#inner.release(refs, node);
-    const items = refs.flatMap((r) => this.#take(r.id));
+    const items = refs.flatMap((r) => this.#take(r));
     if (items.length > 0) this.#emit('pending', items);
     return n;
   }
@@ -213,14 +213,19 @@ export class TrackedStore implements StorePort {
 
   /** A run that ended here without a final write: its record goes (not a newer attempt's). */
   forget(ref: AttemptRef): void {
+    this.#drop(ref);
+  }
+
+  /** Deletes the record of `ref`'s run, if it is that attempt's (a newer one's stays). */
+  #drop(ref: AttemptRef): void {
     if (this.#running.get(ref.id)?.attempt === ref.attempt) this.#running.delete(ref.id);
   }
 
-  #take(id: string): TaskEventItem[] {
-    const run = this.#running.get(id);
-    if (!run) return [];
-    this.#running.delete(id);
-    return [{ id, type: run.type, attempt: run.attempt }];
+  #take(ref: AttemptRef): TaskEventItem[] {
+    const run = this.#running.get(ref.id);
+    if (!run || run.attempt !== ref.attempt) return [];
+    this.#running.delete(ref.id);
+    return [{ id: ref.id, type: run.type, attempt: run.attempt }];
   }
 
   /**
@@ -249,13 +254,13 @@ export class TrackedStore implements StorePort {
       if (!outcome) return;
       if (!outcome.ok) {
         if (outcome.reason === 'stale') this.#metrics.recordStaleWrite('attempt');
-        if (final) this.#running.delete(ref.id);
+        if (final) this.#drop(ref);
         return;
       }
       const run = this.#running.get(ref.id);
       const type = run?.type ?? '';
       if (final) {
-        this.#running.delete(ref.id);
+        this.#drop(ref);
         if (recorded) {
           if (type !== runType) {
             record();

@@ -52,3 +52,16 @@ it('keeps a record per run until its final write, and drops it when the run ends
     { id: b!.id, type: 'x', attempt: 1 },
   ]);
 });
+
+it("keeps a run's record when a write or release for another attempt of its task is refused", async () => {
+  const { t } = tracked();
+  const [a] = await store.tasks.enqueueMany([{ type: 'y', payload: {} }]);
+  await t.claim({ owner: 'n1', types: ['y'], limit: 1, leaseMs: 30_000, start: true });
+  expect(t.inFlight).toBe(1);
+  const [stale] = await t.completeMany([{ id: a!.id, attempt: 0, result: null }]);
+  expect(stale).toMatchObject({ ok: false });
+  expect(await t.release([{ id: a!.id, attempt: 0 }], 'n1')).toBe(0);
+  expect(t.inFlight).toBe(1);
+  await t.completeMany([{ id: a!.id, attempt: 1, result: null }]);
+  expect(t.inFlight).toBe(0);
+});
