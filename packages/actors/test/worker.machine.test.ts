@@ -273,6 +273,39 @@ describe('worker: finishing runs', () => {
     expect(actor.getSnapshot().context.runs.size).toBe(0);
   });
 
+  it('sends CANCEL to the right run actor after other runs have ended and their ids been reused', async () => {
+    for (const inlineRuns of [true, false]) {
+      const store = new FakeStore();
+      const first = store.add(3);
+      const gated = new GatedHandler();
+      const { actor, advance } = startWorker(
+        store,
+        { t: gated },
+        { inlineRuns, leaseMs: 3000, concurrency: 3 },
+      );
+      await flush();
+      await advance(500); // inline runs get their actors at their check
+      gated.succeed(first[0]!);
+      gated.succeed(first[1]!);
+      await advance(10);
+      const second = store.add(2);
+      actor.send({ type: 'WAKE' });
+      await advance(500);
+      expect(
+        Object.keys(actor.getSnapshot().children).filter((c) => c.startsWith('run.')),
+      ).toHaveLength(3);
+      actor.send({ type: 'CANCEL', taskId: first[2]! });
+      await flush();
+      const reason = (id: string) =>
+        (gated.started.find((c) => c.taskId === id)!.signal.reason as RunAbortedError | undefined)
+          ?.reason;
+      expect(reason(first[2]!)).toBe('cancelled');
+      expect(second.map(reason)).toEqual([undefined, undefined]);
+      expect(store.status(first[2]!)).toBe('cancelled');
+      expect(second.map((id) => store.status(id))).toEqual(['running', 'running']);
+    }
+  });
+
   it('extends the lease every lease/3 and aborts when the extension reports a cancellation', async () => {
     const store = new FakeStore();
     const [id] = store.add(1);
