@@ -14,7 +14,7 @@ const TASK_COLUMNS = `id, type, queue, payload, status, priority, run_at, attemp
 // partial claim index are visited; SKIP LOCKED lets claimers pass each other.
 // With $6 (start) the claim also starts the runs: pending -> claimed -> running
 // in one statement, for a worker that starts every task it claims at once.
-function claimSql(t: string, h: string, s: string, select: string): string {
+function claimSql(t: string, h: string, s: string, returning: string, select: string): string {
   return `
       with next as (
         select id from ${t}
@@ -31,7 +31,7 @@ function claimSql(t: string, h: string, s: string, select: string): string {
                lease_expires_at = now() + $5 * interval '1 millisecond', claimed_at = now(),
                started_at = case when $6::boolean then now() end
          where t.id = any(array(select id from next))
-        returning t.*
+        returning ${returning}
       ), reclaims as (
         insert into ${h} (task_id, from_status, to_status, node, attempt)
         select id, 'retry'::${s}.task_status, 'claimed'::${s}.task_status, lease_owner, attempt
@@ -122,6 +122,7 @@ export function taskSql(s: string) {
       t,
       h,
       s,
+      't.*',
       `select ${TASK_COLUMNS} from claimed order by priority desc, run_at, id`,
     ),
 
@@ -131,6 +132,7 @@ export function taskSql(s: string) {
       t,
       h,
       s,
+      't.id, t.type, t.queue, t.payload, t.attempt, t.max_attempts, t.idempotency_key, t.lease_owner',
       `select id, type, queue, payload, attempt, max_attempts, idempotency_key from claimed`,
     ),
 

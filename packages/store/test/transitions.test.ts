@@ -100,6 +100,20 @@ describe('legal transitions', () => {
     ]);
   });
 
+  it("the worker's claim (claimRuns) records a re-claim's two transitions, with the node", async () => {
+    const { tasks } = ctx.store;
+    const { id } = await tasks.enqueue({ type: 't.reruns', maxAttempts: 3 });
+    const claim = () => tasks.claimRuns({ owner, types: ['t.reruns'], limit: 1, leaseMs: 30_000 });
+    expect(await claim()).toMatchObject([{ id, attempt: 1 }]);
+    await tasks.fail({ id, attempt: 1, error: { message: 'again' }, retryInMs: 0 });
+    expect(await claim()).toMatchObject([{ id, attempt: 2, status: 'running' }]);
+    const history = (await tasks.history(id)).slice(-2);
+    expect(history.map((h) => `${h.from ?? ''}>${h.to}@${h.attempt} ${h.node}`)).toEqual([
+      `retry>claimed@2 ${owner}`,
+      `claimed>running@2 ${owner}`,
+    ]);
+  });
+
   it("the worker's claim (claimRuns) starts the runs and returns what they need; completeMany writes results, or none", async () => {
     const { tasks } = ctx.store;
     const a = await tasks.enqueue({ type: 't.runs', payload: { n: 1 }, maxAttempts: 4 });
