@@ -92,6 +92,7 @@ export async function measureMemory(opts: MemoryOptions): Promise<MemoryResult> 
     client = await connectClient({ database: { url: opts.url }, groupId, ...(nats && { nats }) });
     const { bus } = client;
     const subject = `baton.${groupId}.submit.noop`;
+    const decoder = new TextDecoder();
     const rounds: MemoryRound[] = [];
     let submitted = 0;
     for (let r = 0; r < opts.rounds; r++) {
@@ -105,7 +106,7 @@ export async function measureMemory(opts: MemoryOptions): Promise<MemoryResult> 
           const reply = await bus.request(subject, encodeAs('json', { payload: { r } }), {
             timeoutMs: 10_000,
           });
-          const body = JSON.parse(new TextDecoder().decode(reply)) as { ok: boolean };
+          const body = JSON.parse(decoder.decode(reply)) as { ok: boolean };
           if (!body.ok) throw new Error(`submission refused: ${JSON.stringify(body)}`);
         }
       };

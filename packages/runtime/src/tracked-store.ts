@@ -211,19 +211,17 @@ export class TrackedStore implements StorePort {
     return rescued;
   }
 
-  /** A run that ended here without a final write: its record goes (not a newer attempt's). */
+  /**
+   * Drops the record of `ref`'s run if it is that attempt's (a newer one's
+   * stays): a run that ended here without a final write, and every final write.
+   */
   forget(ref: AttemptRef): void {
-    this.#drop(ref);
-  }
-
-  /** Deletes the record of `ref`'s run, if it is that attempt's (a newer one's stays). */
-  #drop(ref: AttemptRef): void {
     if (this.#running.get(ref.id)?.attempt === ref.attempt) this.#running.delete(ref.id);
   }
 
   #take(ref: AttemptRef): TaskEventItem[] {
     const run = this.#running.get(ref.id);
-    if (!run || run.attempt !== ref.attempt) return [];
+    if (run?.attempt !== ref.attempt) return [];
     this.#running.delete(ref.id);
     return [{ id: ref.id, type: run.type, attempt: run.attempt }];
   }
@@ -254,13 +252,13 @@ export class TrackedStore implements StorePort {
       if (!outcome) return;
       if (!outcome.ok) {
         if (outcome.reason === 'stale') this.#metrics.recordStaleWrite('attempt');
-        if (final) this.#drop(ref);
+        if (final) this.forget(ref);
         return;
       }
       const run = this.#running.get(ref.id);
       const type = run?.type ?? '';
       if (final) {
-        this.#drop(ref);
+        this.forget(ref);
         if (recorded) {
           if (type !== runType) {
             record();

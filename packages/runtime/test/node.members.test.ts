@@ -1,11 +1,8 @@
 import { useTestDatabase } from '@baton/testkit';
-import pg from 'pg';
-import { afterAll, afterEach, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import { createNode, type BatonNode } from '../src/index.js';
 
 const db = useTestDatabase();
-const pool = new pg.Pool({ connectionString: db.url, max: 1 });
-afterAll(() => pool.end());
 
 let node: BatonNode | undefined;
 afterEach(async () => {
@@ -18,6 +15,7 @@ const members = (n: BatonNode) =>
     .members;
 
 it("deletes a killed node's health_check row once it is silent for 5 minutes, and leaves it out of the members", async () => {
+  const pool = db.pool({ max: 1 });
   const group = `m${Math.random().toString(36).slice(2, 8)}`;
   await pool.query(
     `insert into baton.health_check (task_id, group_id, last_heartbeat) values

@@ -1,6 +1,6 @@
 import { useTestDatabase } from '@baton/testkit';
 import { createStore, type Store } from '@baton/store';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
 import { TrackedStore, type TaskEventItem } from '../src/tracked-store.js';
 import { createMetrics } from '../src/observability/metrics.js';
 import { LoopMonitor } from '../src/observability/health.js';
@@ -8,9 +8,8 @@ import { LoopMonitor } from '../src/observability/health.js';
 const db = useTestDatabase();
 let store: Store;
 beforeAll(() => {
-  store = createStore({ connection: { connectionString: db.url, max: 2 } });
+  store = createStore({ pool: db.pool({ max: 2 }) });
 });
-afterAll(() => store.close());
 
 function tracked() {
   const events: { status: string; tasks: readonly TaskEventItem[] }[] = [];
