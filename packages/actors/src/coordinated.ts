@@ -14,6 +14,7 @@
 import { assign, emit, fromPromise, setup } from 'xstate';
 import type { ElectionBearerEvent, ElectionStandbyEvent } from './election.js';
 import { ActorConfigError, intOption, messageOf } from './options.js';
+import { toParent } from './parent.js';
 import { silentLogger, type ClockPort, type Logger } from './ports.js';
 
 /** What `execute` receives for one run. */
@@ -248,7 +249,7 @@ export const coordinatedServiceMachine = setup({
     countAborted: assign({
       stats: ({ context }) => ({ ...context.stats, aborted: context.stats.aborted + 1 }),
     }),
-    askToYield: ({ context, self }, reason: 'failing' | 'hung') => {
+    askToYield: toParent<CoordinatedServiceContext, 'failing' | 'hung'>((context, reason) => {
       const { service } = context;
       const ask: ServiceYieldEvent = {
         type: 'SERVICE.YIELD',
@@ -263,8 +264,8 @@ export const coordinatedServiceMachine = setup({
         reason,
         lastError: context.lastError,
       });
-      self._parent?.send(ask);
-    },
+      return ask;
+    }),
     emitYield: emit(({ context }, reason: 'failing' | 'hung') => ({
       type: 'yield' as const,
       service: context.service.name,

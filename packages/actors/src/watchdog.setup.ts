@@ -11,7 +11,6 @@ import {
   raise,
   sendTo,
   setup,
-  type AnyActorRef,
 } from 'xstate';
 import {
   deadlineAfter,
@@ -25,7 +24,7 @@ import {
   type StepDownReason,
 } from './election.js';
 import { messageOf } from './options.js';
-import { notifyReady } from './parent.js';
+import { notifyReady, toParent } from './parent.js';
 import type {
   AcquireResult,
   HeartbeatPort,
@@ -72,7 +71,9 @@ export function config(context: WatchdogContext) {
 export const stepDown = (reason: StepDownReason) =>
   ['cancelDeadline', { type: 'stepDown' as const, params: { reason } }, 'notifyStandby'] as const;
 
-const tell = (self: AnyActorRef, notice: ElectionNotice) => self._parent?.send(notice);
+/** Tells the parent of a role change: `notice` logs it and returns the event. */
+const tellParent = (notice: (context: WatchdogContext) => ElectionNotice | undefined) =>
+  toParent<WatchdogContext>(notice);
 
 /** The election's context after a read of the token (or an acquire's answer). */
 function recordToken(context: WatchdogContext, token: TokenView | null): ElectionView {
@@ -295,11 +296,11 @@ export const watchdogSetup = setup({
         acquisitions: context.election.acquisitions + 1,
       }),
     }),
-    notifyBearer: ({ context, self }) => {
+    notifyBearer: tellParent((context) => {
       const term = context.election.term ?? 0;
       context.logger.info('token acquired: bearer', { node: context.nodeId, term });
-      tell(self, { type: 'ELECTION.BEARER', term });
-    },
+      return { type: 'ELECTION.BEARER', term };
+    }),
     /** A renew is sent now: noted in flight, then handed to the renewer. */
     markRenewSent: assign({
       election: ({ context }) => {
@@ -387,12 +388,12 @@ export const watchdogSetup = setup({
         };
       },
     }),
-    notifyStandby: ({ context, self }) => {
+    notifyStandby: tellParent((context) => {
       const last = context.election.lastStepDown;
-      if (!last) return;
+      if (!last) return undefined;
       context.logger.warn('stepped down', { node: context.nodeId, ...last });
-      tell(self, { type: 'ELECTION.STANDBY', term: last.term, reason: last.reason });
-    },
+      return { type: 'ELECTION.STANDBY', term: last.term, reason: last.reason };
+    }),
     /** Tells the group at once that the token was released (a hint). */
     announceRelease: ({ context }) => {
       const { term } = context.election;
