@@ -42,8 +42,33 @@ export interface PeerReport {
   yardstick?: boolean;
   version: string;
   settings: Readonly<Record<string, unknown>>;
-  throughput: Record<string, { runs: ThroughputResult[]; medianTasksPerSec: number }>;
+  throughput: Record<
+    string,
+    {
+      runs: ThroughputResult[];
+      medianTasksPerSec: number;
+      /** Medians of the runs' CPU per job (see ThroughputResult.cpu). */
+      medianCpu?: { workerUsPerJob?: number; postgresUsPerJob?: number };
+    }
+  >;
   latency?: { runs: LatencyResult[]; median: Omit<LatencyResult, 'samples'> & { samples: number } };
+}
+
+/** The median of each CPU figure over the runs that have it. */
+function medianCpu(
+  runs: readonly ThroughputResult[],
+): PeerReport['throughput'][string]['medianCpu'] {
+  const of = (k: 'workerUsPerJob' | 'postgresUsPerJob') => {
+    const xs = runs.flatMap((r) => (r.cpu?.[k] === undefined ? [] : [r.cpu[k]]));
+    return xs.length > 0 ? round(median(xs), 1) : undefined;
+  };
+  const workerUsPerJob = of('workerUsPerJob');
+  const postgresUsPerJob = of('postgresUsPerJob');
+  if (workerUsPerJob === undefined && postgresUsPerJob === undefined) return undefined;
+  return {
+    ...(workerUsPerJob !== undefined ? { workerUsPerJob } : {}),
+    ...(postgresUsPerJob !== undefined ? { postgresUsPerJob } : {}),
+  };
 }
 
 async function onFreshDatabase<T>(run: (url: string) => Promise<T>): Promise<T> {
@@ -138,6 +163,8 @@ async function sideBySide(
   for (const [runner, report] of reports) {
     for (const slot of Object.values(report.throughput)) {
       slot.medianTasksPerSec = round(median(slot.runs.map((r) => r.tasksPerSec)));
+      const cpu = medianCpu(slot.runs);
+      if (cpu) slot.medianCpu = cpu;
     }
     const runs = latencyRuns.get(runner);
     if (runs) {
@@ -188,6 +215,8 @@ async function sideBySide(
         processes: n,
         'median tasks/s': s.medianTasksPerSec,
         runs: s.runs.map((r) => r.tasksPerSec).join(' / '),
+        'CPU us/task: workers': s.medianCpu?.workerUsPerJob ?? '-',
+        postgres: s.medianCpu?.postgresUsPerJob ?? '-',
       })),
     ),
   );

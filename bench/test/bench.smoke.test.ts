@@ -27,6 +27,13 @@ it('throughput: Baton (PostgreSQL bus) and graphile-worker burn down 2,000 jobs 
     `select status::text, count(*)::int as n from baton.tasks where type = 'noop' group by 1`,
   );
   expect(rows).toEqual([{ status: 'completed', n: 2000 }]);
+  // CPU per job from /proc: the node process's, and the local PostgreSQL server's.
+  if (process.platform === 'linux') {
+    expect(baton.cpu?.workerUsPerJob).toBeGreaterThan(0);
+    expect(baton.cpu?.postgresUsPerJob).toBeGreaterThan(0);
+  } else {
+    expect(baton.cpu).toBeUndefined();
+  }
 
   const graphile = await graphileWorker.throughput!({ url: db.url, jobs: 2000, processes: 1 });
   expect(graphile).toMatchObject({ jobs: 2000, processes: 1 });

@@ -21,6 +21,7 @@
 import { randomBytes } from 'node:crypto';
 import { now, sleep, stopAll, type WorkerProcess } from './processes.js';
 import { percentile } from '../lib.js';
+import { postgresCpuMs, processCpuMs } from './cpu.js';
 
 /** The NATS server the runners that use NATS connect to. */
 export const natsUrl = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -43,6 +44,12 @@ export interface ThroughputResult {
   readonly tasksPerSec: number;
   /** Optional extra figures (e.g. the same interval from the peer's own timestamps). */
   readonly detail?: Readonly<Record<string, number>>;
+  /**
+   * CPU time per job over the burn-down, from when the first handler start
+   * is heard of to its end: of the worker processes, and of the local
+   * PostgreSQL server, all its processes. Absent where /proc cannot tell.
+   */
+  readonly cpu?: { readonly workerUsPerJob?: number; readonly postgresUsPerJob?: number };
 }
 
 export interface LatencyOptions {
@@ -98,6 +105,9 @@ export async function burnDown(opts: {
   for (const p of starts) p.catch(() => {});
   let firstStart = Infinity;
   for (const p of starts) void p.then((m) => (firstStart = Math.min(firstStart, m.at)));
+  // CPU is read when the first handler start is heard of: the window of tasks/s.
+  const cpuBefore = Promise.any(starts).then(() => cpuNow(workers));
+  cpuBefore.catch(() => {});
   for (const w of workers) w.send({ type: 'go' });
   const deadline = now() + timeoutMs;
   let end: number;
@@ -109,15 +119,47 @@ export async function burnDown(opts: {
     }
     if (now() > deadline) throw new Error(`burn-down of ${jobs} jobs timed out with jobs left`);
   }
+  const cpuAfter = cpuNow(workers);
   // The `started` messages may trail the last completion by an IPC hop.
   await Promise.race([Promise.any(starts).catch(() => {}), sleep(1000)]);
   if (!Number.isFinite(firstStart)) throw new Error('no worker reported a handler start');
+  const cpu = cpuPerJob(await cpuBefore, cpuAfter, jobs);
   const seconds = (end - firstStart) / 1000;
   return {
     jobs,
     processes: workers.length,
     seconds: round3(seconds),
     tasksPerSec: Math.round(jobs / seconds),
+    ...(cpu ? { cpu } : {}),
+  };
+}
+
+interface CpuReading {
+  readonly workers: number | undefined;
+  readonly postgres: number | undefined;
+}
+
+function cpuNow(workers: readonly WorkerProcess[]): CpuReading {
+  let total: number | undefined = 0;
+  for (const w of workers) {
+    const ms = processCpuMs(w.pid);
+    total = ms === undefined || total === undefined ? undefined : total + ms;
+  }
+  return { workers: total, postgres: postgresCpuMs() };
+}
+
+function cpuPerJob(a: CpuReading, b: CpuReading, jobs: number): ThroughputResult['cpu'] {
+  // A first start heard of after the end (a tiny burn-down) leaves no window to read.
+  const per = (x: number | undefined, y: number | undefined) =>
+    x === undefined || y === undefined || y < x
+      ? undefined
+      : Math.round((((y - x) * 1000) / jobs) * 10) / 10;
+  const workerUsPerJob = per(a.workers, b.workers);
+  const postgresUsPerJob = per(a.postgres, b.postgres);
+  if (workerUsPerJob === undefined && postgresUsPerJob === undefined) return undefined;
+  return {
+    ...(workerUsPerJob !== undefined ? { workerUsPerJob } : {}),
+    ...(postgresUsPerJob !== undefined ? { postgresUsPerJob } : {}),
   };
 }
 

@@ -93,6 +93,11 @@ export class WorkerProcess {
     return new WorkerProcess(label, child);
   }
 
+  /** The child's process id (undefined if it failed to start). */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   private fail(error: Error): void {
     this.exitError ??= error;
     for (const w of this.waiters) w.reject(error);
