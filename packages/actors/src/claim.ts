@@ -66,6 +66,12 @@ export interface ClaimRoundOutput {
   readonly full: boolean;
   /** Claimed, but refused by `markRunning` as stale. */
   readonly stale: number;
+  /**
+   * A call of the round failed after earlier ones had claimed tasks: those
+   * are still returned (they are leased to this node and must run), and the
+   * error is reported here instead of thrown.
+   */
+  readonly error?: unknown;
 }
 
 /**
@@ -80,6 +86,7 @@ export async function claimRound({
 }: ClaimRoundInput): Promise<ClaimRoundOutput> {
   let remaining = plan.limit;
   let asked = 0;
+  let failed: { error: unknown } | undefined;
   const claimed: MaybeStartedTask[] = [];
   for (const call of plan.calls) {
     const limit = Math.min(call.limit, remaining);
@@ -92,15 +99,24 @@ export async function claimRound({
       leaseMs: config.leaseMs,
       start: true,
     };
-    const got = await store.claim(request);
+    let got: readonly ClaimedTask[];
+    try {
+      got = await store.claim(request);
+    } catch (error) {
+      // Tasks of earlier calls are committed as this node's: run them, not strand them.
+      if (claimed.length === 0) throw error;
+      failed = { error };
+      break;
+    }
     for (const t of got) claimed.push(t);
     remaining -= got.length;
     asked += limit;
   }
-  const full = asked > 0 && claimed.length >= asked;
+  const full = failed === undefined && asked > 0 && claimed.length >= asked;
+  const withError = <T extends object>(out: T) => (failed ? { ...out, error: failed.error } : out);
   if (claimed.length === 0) return { tasks: [], full, stale: 0 };
   const started = claimed.filter((t) => t.status === 'running');
-  if (started.length === claimed.length) return { tasks: claimed, full, stale: 0 };
+  if (started.length === claimed.length) return withError({ tasks: claimed, full, stale: 0 });
   const toStart = claimed.filter((t) => t.status !== 'running');
   let outcomes: readonly BatchOutcome[];
   try {
@@ -109,8 +125,8 @@ export async function claimRound({
     // They cannot run without `running`; give them back uncharged (best effort: else their lease expires).
     await store.release(toStart, config.nodeId).catch(() => 0);
     if (started.length === 0) throw error;
-    return { tasks: started, full, stale: 0 };
+    return withError({ tasks: started, full, stale: 0 });
   }
   const tasks = [...started, ...toStart.filter((_, i) => outcomes[i]?.ok === true)];
-  return { tasks, full, stale: claimed.length - tasks.length };
+  return withError({ tasks, full, stale: claimed.length - tasks.length });
 }

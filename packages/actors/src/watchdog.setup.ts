@@ -3,15 +3,7 @@
  * guards and actions. The states are in watchdog.machine.ts and
  * election.region.ts.
  */
-import {
-  assign,
-  cancel,
-  fromCallback,
-  fromPromise,
-  raise,
-  sendTo,
-  setup,
-} from 'xstate';
+import { assign, cancel, fromCallback, fromPromise, raise, sendTo, setup } from 'xstate';
 import {
   deadlineAfter,
   holdsLease,

@@ -232,8 +232,19 @@ function stopRunActor(context: WorkerContext, enqueue: Pick<Enqueue, 'stopChild'
   context.runIds.give(id);
 }
 
+/**
+ * Slots neither running, held for a direct start, nor spoken for by the
+ * claim round in flight (its plan's limit: it may bring that many).
+ */
 const freeSlots = (ctx: WorkerContext) =>
-  ctx.config.concurrency - inFlight(ctx) - ctx.reserved.size;
+  ctx.config.concurrency - inFlight(ctx) - ctx.reserved.size - (ctx.claimPlan?.limit ?? 0);
+
+/** How many tasks of `type` the claim round in flight may still bring. */
+function claimable(ctx: WorkerContext, type: string): number {
+  let n = 0;
+  for (const call of ctx.claimPlan?.calls ?? []) if (call.types.includes(type)) n += call.limit;
+  return Math.min(n, ctx.claimPlan?.limit ?? 0);
+}
 
 /** Successes not yet written: queued, and in the batches being written. */
 function pendingCompletions(ctx: WorkerContext): number {
@@ -301,9 +312,12 @@ export const workerMachine = setup({
       if (!handler) return false;
       if (handler.concurrency === undefined) return true;
       const busy = occupied(context).filter((r) => r.type === event.taskType).length;
-      return busy < handler.concurrency;
+      return busy + claimable(context, event.taskType) < handler.concurrency;
     },
-    noRuns: ({ context }) => inFlight(context) === 0,
+    /** No runs, and no slot held for a direct start whose write is still in flight. */
+    noRuns: ({ context }) => inFlight(context) === 0 && context.reserved.size === 0,
+    /** The drain's grace is over: runs were aborted. */
+    aborted: ({ context }) => context.aborted,
     hasQueuedCompletions: ({ context }) => context.queuedCompletions.length > 0,
     completionBatchFull: ({ context }) =>
       context.queuedCompletions.length >= context.config.completionBatchSize,
@@ -405,6 +419,7 @@ export const workerMachine = setup({
       for (const run of targets) enqueue.sendTo(actorIdOf(run)!, { type: 'CANCEL' });
     }),
     abortRuns: enqueueActions(({ context, enqueue }) => {
+      enqueue.assign({ aborted: true });
       adoptNow(context, enqueue, inlineRuns(context));
       for (const run of context.runs.values()) enqueue.sendTo(actorIdOf(run)!, { type: 'ABORT' });
     }),
@@ -464,6 +479,8 @@ export const workerMachine = setup({
       lane: new Lane(),
       laneCheckAt: undefined,
       runs: new Map(),
+      claimPlan: undefined,
+      aborted: false,
       wakePending: false,
       backlog: false,
       claimErrors: 0,
@@ -521,16 +538,28 @@ export const workerMachine = setup({
     'xstate.error.actor.*': { actions: 'forgetCrashedRun' },
     CANCEL: { actions: 'cancelRun' },
     // A direct start's task is stored running and leased to this node: it runs
-    // here whatever the intake is doing (a drain waits for it like any run).
-    'DIRECT.STARTED': {
-      actions: [
-        { type: 'startRuns', params: ({ event }) => [event.task] },
-        assign(({ context, event }) => ({
+    // here whatever the intake is doing (a drain waits for it like any run),
+    // unless the drain's grace is over: then it is given back uncharged with
+    // the aborted runs, as they are.
+    'DIRECT.STARTED': [
+      {
+        guard: 'aborted',
+        actions: assign(({ context, event }) => ({
           reserved: withoutKey(context.reserved, event.key),
+          toRelease: [...context.toRelease, { id: event.task.id, attempt: event.task.attempt }],
           stats: { ...context.stats, claimed: context.stats.claimed + 1 },
         })),
-      ],
-    },
+      },
+      {
+        actions: [
+          { type: 'startRuns', params: ({ event }) => [event.task] },
+          assign(({ context, event }) => ({
+            reserved: withoutKey(context.reserved, event.key),
+            stats: { ...context.stats, claimed: context.stats.claimed + 1 },
+          })),
+        ],
+      },
+    ],
     'DIRECT.RELEASE': {
       actions: assign(({ context, event }) => ({
         reserved: withoutKey(context.reserved, event.key),
@@ -573,17 +602,23 @@ export const workerMachine = setup({
               },
             },
             claiming: {
-              entry: assign({ wakePending: false }),
+              // The plan is kept while the round is out: what it may bring counts
+              // against the free slots (see freeSlots, canReserve).
+              entry: assign(({ context }) => ({
+                wakePending: false,
+                claimPlan: planClaims(context.config, context.handlers, occupied(context)),
+              })),
               invoke: {
                 src: 'claimRound',
                 input: ({ context }) => ({
                   store: context.store,
                   config: context.config,
-                  plan: planClaims(context.config, context.handlers, occupied(context)),
+                  plan: context.claimPlan ?? { limit: 0, calls: [] },
                 }),
                 onDone: {
                   target: 'idle',
                   actions: [
+                    assign({ claimPlan: undefined }),
                     { type: 'startRuns', params: ({ event }) => event.output.tasks },
                     assign(({ context, event }) => ({
                       claimErrors: 0,
@@ -593,8 +628,17 @@ export const workerMachine = setup({
                         claimed:
                           context.stats.claimed + event.output.tasks.length + event.output.stale,
                         stale: context.stats.stale + event.output.stale,
+                        claimErrors:
+                          context.stats.claimErrors + (event.output.error === undefined ? 0 : 1),
                       },
                     })),
+                    ({ context, event }) => {
+                      if (event.output.error === undefined) return;
+                      context.logger.error('a claim call failed; the round runs what it claimed', {
+                        node: context.config.nodeId,
+                        error: messageOf(event.output.error),
+                      });
+                    },
                   ],
                 },
                 onError: {
@@ -605,6 +649,7 @@ export const workerMachine = setup({
                       params: ({ event }) => ({ message: 'claim failed', error: event.error }),
                     },
                     assign(({ context }) => ({
+                      claimPlan: undefined,
                       claimErrors: context.claimErrors + 1,
                       stats: { ...context.stats, claimErrors: context.stats.claimErrors + 1 },
                     })),

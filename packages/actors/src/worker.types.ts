@@ -10,6 +10,7 @@ import type {
   Logger,
   StorePort,
 } from './ports.js';
+import type { ClaimPlan } from './claim.js';
 import type { RunOutcome, RunSettledEvent } from './run.machine.js';
 import type { Lane, LaneEvent, LaneRun } from './worker.lane.js';
 
@@ -179,6 +180,10 @@ export interface WorkerContext {
    * of keys, which a plain object handles badly.
    */
   runs: ReadonlyMap<string, RunEntry>;
+  /** The plan of the claim round in flight, if any: what it may bring is not free. */
+  claimPlan: ClaimPlan | undefined;
+  /** The drain's grace is over and runs were aborted: a direct start is given back, not run. */
+  aborted: boolean;
   /** A wake-up arrived that no claim has answered yet. */
   wakePending: boolean;
   /** The last claim filled its limit: more work is likely waiting. */

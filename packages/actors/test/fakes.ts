@@ -108,9 +108,17 @@ export class FakeStore implements StorePort {
     return t && t.attempt === ref.attempt && statuses.includes(t.status) ? t : undefined;
   }
 
+  /** While set, claim calls wait for it before they take their tasks (a claim in flight). */
+  claimGate: Promise<void> | undefined;
+  /** Errors thrown by claim calls by number (1 = the first call), once each. */
+  readonly failClaimCall = new Map<number, Error>();
+
   async claim(request: ClaimRequest): Promise<ClaimedTask[]> {
     this.calls.claim.push(request);
     this.#throw('claim');
+    const failure = this.failClaimCall.get(this.calls.claim.length);
+    if (failure) throw failure;
+    if (this.claimGate) await this.claimGate;
     const got: ClaimedTask[] = [];
     for (const t of this.tasks.values()) {
       if (got.length >= request.limit) break;

@@ -38,6 +38,15 @@ function startWorker(
   return { actor, clock, advance, stats: () => actor.getSnapshot().context.stats };
 }
 
+/** Stores a task running and leased to n1, as a direct-start insert does. */
+function storeRunning(store: FakeStore, type = 't') {
+  const [id] = store.add(1, type);
+  const t = store.tasks.get(id!)!;
+  t.status = 'running';
+  t.attempt = 1;
+  return { id: t.id, type, queue: t.queue, payload: t.payload, attempt: 1, maxAttempts: 3 };
+}
+
 const quick: TaskHandler = { run: async (ctx) => ({ done: ctx.taskId }) };
 
 describe('worker: claiming', () => {
@@ -109,6 +118,28 @@ describe('worker: claiming', () => {
       { types: ['slow'], limit: 1 },
       { types: ['other'], limit: 3 },
     ]);
+  });
+
+  it('runs what the earlier calls of a round claimed when a later call fails, and counts the error', async () => {
+    const store = new FakeStore();
+    const slow = new GatedHandler({ concurrency: 1 });
+    const other = new GatedHandler();
+    const [s] = store.add(1, 'slow');
+    const [o] = store.add(1, 'other');
+    store.failClaimCall.set(2, new Error('connection reset'));
+    const { actor, advance } = startWorker(store, { slow, other }, { concurrency: 4 });
+    await flush();
+    // The round's first call claimed the slow task (leased to this node): it runs.
+    expect(store.calls.claim.slice(0, 2)).toMatchObject([
+      { types: ['slow'] },
+      { types: ['other'] },
+    ]);
+    expect(slow.started.map((c) => c.taskId)).toEqual([s]);
+    expect(actor.getSnapshot().context.stats.claimErrors).toBe(1);
+    expect(actor.getSnapshot().matches({ intake: { accepting: 'idle' } })).toBe(true);
+    // The other one is claimed by the next round (the fallback poll here).
+    await advance(1000);
+    expect(other.started.map((c) => c.taskId)).toEqual([o]);
   });
 
   it('backs off after a failed claim and claims again', async () => {
@@ -438,6 +469,54 @@ describe('worker: drain', () => {
     expect(store.status(id!)).toBe('completed');
   });
 
+  it('waits for a slot held for a direct start, and runs the task when it comes within the grace', async () => {
+    const store = new FakeStore();
+    const gated = new GatedHandler();
+    const { actor, advance } = startWorker(store, { t: gated });
+    await flush();
+    actor.send({ type: 'DIRECT.RESERVE', key: 'k', taskType: 't' });
+    actor.send({ type: 'DRAIN', graceMs: 1000 });
+    await flush();
+    // No run yet, but the write of a direct start is in flight: not done.
+    expect(actor.getSnapshot().matches({ intake: { draining: 'waiting' } })).toBe(true);
+    const task = storeRunning(store);
+    const id = task.id;
+    actor.send({ type: 'DIRECT.STARTED', key: 'k', task });
+    await flush();
+    expect(gated.started.map((c) => c.taskId)).toEqual([id]);
+    gated.succeed(id);
+    await advance(10);
+    expect(store.status(id)).toBe('completed');
+    expect(actor.getSnapshot().status).toBe('done');
+  });
+
+  it('gives back, uncharged, a direct start that comes after the grace, with the aborted runs', async () => {
+    const store = new FakeStore();
+    const [claimed] = store.add(1);
+    const gated = new GatedHandler();
+    const { actor, advance } = startWorker(store, { t: gated });
+    await flush();
+    actor.send({ type: 'DIRECT.RESERVE', key: 'k', taskType: 't' });
+    actor.send({ type: 'DRAIN', graceMs: 100 });
+    await advance(100);
+    // The claimed run was aborted; the held slot still waits for its write.
+    expect(actor.getSnapshot().matches({ intake: { draining: 'aborting' } })).toBe(true);
+    const task = storeRunning(store);
+    const id = task.id;
+    actor.send({ type: 'DIRECT.STARTED', key: 'k', task });
+    await advance(10);
+    expect(gated.started.map((c) => c.taskId)).toEqual([claimed]);
+    expect(store.calls.release).toEqual([
+      [
+        { id: claimed, attempt: 1 },
+        { id, attempt: 1 },
+      ],
+    ]);
+    expect(store.status(id)).toBe('pending');
+    expect(actor.getSnapshot().status).toBe('done');
+    expect(actor.getSnapshot().output).toMatchObject({ claimed: 2, released: 2 });
+  });
+
   it('a drain requested during a claim starts the claimed runs and drains them', async () => {
     const store = new FakeStore();
     store.add(1);
@@ -582,15 +661,6 @@ describe('worker: the event types it receives', () => {
 });
 
 describe('worker: direct starts (a task stored running by the node it was submitted to)', () => {
-  /** Stores a task running and leased to n1, as a direct-start insert does. */
-  function storeRunning(store: FakeStore, type = 't') {
-    const [id] = store.add(1, type);
-    const t = store.tasks.get(id!)!;
-    t.status = 'running';
-    t.attempt = 1;
-    return { id: t.id, type, queue: t.queue, payload: t.payload, attempt: 1, maxAttempts: 3 };
-  }
-
   it('holds a slot on DIRECT.RESERVE, runs the task on DIRECT.STARTED, and completes it in a batch', async () => {
     const store = new FakeStore();
     const { actor, advance, stats } = startWorker(store, { t: quick });
@@ -604,6 +674,40 @@ describe('worker: direct starts (a task stored running by the node it was submit
     expect(store.status(task.id)).toBe('completed');
     expect(store.calls.completeMany.map((b) => b.map((r) => r.id))).toEqual([[task.id]]);
     expect(stats()).toMatchObject({ claimed: 1, completed: 1 });
+  });
+
+  it('counts what the claim round in flight may bring: a reservation never takes a slot or a type limit it needs', async () => {
+    const store = new FakeStore();
+    const t = new GatedHandler();
+    const limited = new GatedHandler({ concurrency: 1 });
+    const { actor } = startWorker(store, { t, limited }, { concurrency: 4, claimBatchSize: 2 });
+    await flush(); // the first claim found nothing
+    store.add(2, 't');
+    store.add(1, 'limited');
+    let open!: () => void;
+    store.claimGate = new Promise((resolve) => (open = resolve));
+    actor.send({ type: 'WAKE' });
+    await flush();
+    expect(actor.getSnapshot().matches({ intake: { accepting: 'claiming' } })).toBe(true);
+    const reserve = (key: string, taskType: string) => {
+      actor.send({ type: 'DIRECT.RESERVE', key, taskType });
+      return actor.getSnapshot().context.reserved.has(key);
+    };
+    // The round may bring 2 (one of them limited): 2 slots are free, none for limited.
+    expect(reserve('l', 'limited')).toBe(false);
+    expect(reserve('a', 't')).toBe(true);
+    expect(reserve('b', 't')).toBe(true);
+    expect(reserve('c', 't')).toBe(false);
+    store.claimGate = undefined;
+    open();
+    await flush();
+    for (const key of ['a', 'b']) {
+      actor.send({ type: 'DIRECT.STARTED', key, task: storeRunning(store) });
+    }
+    await flush();
+    expect(actor.getSnapshot().context.runs.size).toBe(4);
+    expect(t.maxRunning + limited.maxRunning).toBeLessThanOrEqual(4);
+    expect(limited.maxRunning).toBe(1);
   });
 
   it('refuses a reservation without a free slot, over the type limit, for an unknown type, or while draining', async () => {
