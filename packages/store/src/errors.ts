@@ -102,3 +102,12 @@ export function isRetryablePgError(error: unknown): boolean {
   if (typeof code !== 'string') return false;
   return RETRYABLE_PG_ERROR_CODES.has(code) || code === 'ECONNRESET' || code === 'ECONNREFUSED';
 }
+
+/**
+ * A PostgreSQL data exception (SQLSTATE class 22): a value the database
+ * refused (out of range, bad encoding, invalid text), the same on every try.
+ */
+export function isDataException(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.length === 5 && code.startsWith('22');
+}

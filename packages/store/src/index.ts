@@ -11,6 +11,7 @@ export {
 } from './tasks.js';
 export { backoffMs, backoffCeilingMs, DEFAULT_BACKOFF } from './backoff.js';
 export { TYPE_NAME, QUEUE_NAME, ENQUEUE_FIELDS } from './validate.js';
+export { storableJson, strictJson, unstorableText } from './json.js';
 export { quoteSchema } from './schema.js';
 export * from './errors.js';
 export * from './types.js';

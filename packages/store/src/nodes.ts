@@ -1,3 +1,4 @@
+import { storableJson } from './json.js';
 import type { Pool } from 'pg';
 import { nodeSql } from './nodes.sql.js';
 import type { Json } from './types.js';
@@ -26,7 +27,7 @@ export class NodeStore {
     await this.#pool.query({
       name: 'baton.nodes.beat',
       text: this.#sql.beat,
-      values: [nodeId, groupId, JSON.stringify(info)],
+      values: [nodeId, groupId, storableJson(info)],
     });
   }
 

@@ -1,6 +1,7 @@
 import type { Pool, PoolClient, QueryConfig, QueryResult, QueryResultRow } from 'pg';
 import { backoffMs } from './backoff.js';
 import { IllegalTransitionError, InvalidArgumentError, TaskNotFoundError } from './errors.js';
+import { storableJson } from './json.js';
 import { rescueSql, taskSql } from './tasks.sql.js';
 import {
   TASK_STATUSES,
@@ -405,7 +406,7 @@ export class TaskStore {
         this.#named('complete', this.#sql.complete, [
           [ref.id],
           [ref.attempt],
-          [JSON.stringify(opts.result ?? null)],
+          [storableJson(opts.result)],
         ]),
       );
       updated = rows[0]!.n === 1;
@@ -432,7 +433,7 @@ export class TaskStore {
       : this.#named('complete', this.#sql.complete, [
           ids,
           attempts,
-          refs.map((r) => JSON.stringify(r.result ?? null)),
+          refs.map((r) => storableJson(r.result)),
         ]);
     const { rows } = await this.#pool.query<BatchWrittenRow>(query);
     const { n, ids: written } = rows[0]!;
@@ -448,7 +449,7 @@ export class TaskStore {
     const retryable = input.retryable ?? true;
     const delay =
       input.retryInMs ?? backoffMs(input.attempt, this.#opts.backoff, this.#opts.random);
-    const error = JSON.stringify({
+    const error = storableJson({
       message: input.error.message,
       name: input.error.name ?? null,
       code: input.error.code ?? null,
@@ -469,7 +470,7 @@ export class TaskStore {
     const { rows } = await this.#pool.query(this.#sql.finishCancelled, [
       ref.id,
       ref.attempt,
-      JSON.stringify(detail),
+      storableJson(detail),
     ]);
     if (rows.length === 1) return { ok: true };
     const [outcome] = await this.#outcomes([ref], [], 'cancelled');
@@ -489,7 +490,7 @@ export class TaskStore {
     const { rows } = await this.#pool.query<{
       old_status: TaskStatus;
       new_status: TaskStatus | null;
-    }>(this.#sql.cancel, [id, node, JSON.stringify({ reason })]);
+    }>(this.#sql.cancel, [id, node, storableJson({ reason })]);
     const row = rows[0];
     if (!row) throw new TaskNotFoundError(id);
     if (row.new_status === null)

@@ -1,4 +1,5 @@
 import { InvalidArgumentError, PayloadTooLargeError } from './errors.js';
+import { JsonValueError, strictJson, unstorableText } from './json.js';
 import type { EnqueueInput } from './types.js';
 
 /** Task type names: dot-separated tokens, usable as NATS subject tokens. */
@@ -66,6 +67,10 @@ function date(field: string, value: unknown): Date {
   if (d === null || Number.isNaN(d.getTime())) {
     throw new InvalidArgumentError(field, 'must be a Date or an ISO 8601 date string', value);
   }
+  const year = d.getUTCFullYear();
+  if (year < 1 || year > 9999) {
+    throw new InvalidArgumentError(field, 'must be between the years 1 and 9999', value);
+  }
   return d;
 }
 
@@ -114,12 +119,21 @@ export function validateEnqueue(
         k,
       );
     }
+    const problem = unstorableText(k);
+    if (problem) {
+      throw new InvalidArgumentError(`${prefix}idempotencyKey`, `must not contain ${problem}`, k);
+    }
     idempotencyKey = k;
   }
-  let payloadJson: string;
+  let payloadJson: string | undefined;
   try {
-    payloadJson = JSON.stringify(input.payload === undefined ? null : input.payload);
+    payloadJson = strictJson(input.payload === undefined ? null : input.payload);
   } catch (error) {
+    if (error instanceof JsonValueError) {
+      const at =
+        error.path === '' ? '' : error.path.startsWith('[') ? error.path : `.${error.path}`;
+      throw new InvalidArgumentError(`${prefix}payload${at}`, error.problem);
+    }
     throw new InvalidArgumentError(
       `${prefix}payload`,
       `must be JSON-serialisable (${(error as Error).message})`,
@@ -127,12 +141,6 @@ export function validateEnqueue(
   }
   if (payloadJson === undefined) {
     throw new InvalidArgumentError(`${prefix}payload`, 'must be JSON-serialisable');
-  }
-  if (payloadJson.includes('\\u0000')) {
-    throw new InvalidArgumentError(
-      `${prefix}payload`,
-      'must not contain the NUL character (\\u0000)',
-    );
   }
   const size = Buffer.byteLength(payloadJson, 'utf8');
   if (size > limits.maxPayloadBytes) {

@@ -436,3 +436,45 @@ describe('claim order and reading back', () => {
     ]);
   });
 });
+
+describe('what jsonb refuses, in what handlers return', () => {
+  it('a result or error text with NUL or a lone surrogate is stored with U+FFFD, and its batch completes', async () => {
+    const { tasks } = ctx.store;
+    await tasks.enqueueMany(Array.from({ length: 4 }, (_, i) => ({ type: 't.odd', payload: i })));
+    const claimed = await tasks.claim({
+      owner,
+      types: ['t.odd'],
+      limit: 4,
+      leaseMs: 30_000,
+      start: true,
+    });
+    expect(claimed).toHaveLength(4);
+    const [a, b, c, d] = claimed as [
+      (typeof claimed)[0],
+      (typeof claimed)[0],
+      (typeof claimed)[0],
+      (typeof claimed)[0],
+    ];
+    const outcomes = await tasks.completeMany([
+      { id: a.id, attempt: 1, result: { text: 'bad\u0000byte' } },
+      { id: b.id, attempt: 1, result: { ['k\ud800']: 'x\udc00' } },
+      { id: c.id, attempt: 1, result: { fine: true } },
+    ]);
+    expect(outcomes).toEqual([{ ok: true }, { ok: true }, { ok: true }]);
+    expect((await tasks.get(a.id))!.result).toEqual({ text: 'bad\ufffdbyte' });
+    expect((await tasks.get(b.id))!.result).toEqual({ ['k\ufffd']: 'x\ufffd' });
+    expect((await tasks.get(c.id))!).toMatchObject({ status: 'completed', result: { fine: true } });
+
+    // An error message from parsing binary input holds a raw NUL: the failure is still recorded.
+    const failed = await tasks.fail({
+      id: d.id,
+      attempt: 1,
+      error: { message: 'Unexpected token \u0000 in JSON', name: 'SyntaxError' },
+      retryable: false,
+    });
+    expect(failed).toMatchObject({ ok: true, status: 'dead_letter' });
+    expect((await tasks.get(d.id))!.lastError).toMatchObject({
+      message: 'Unexpected token \ufffd in JSON',
+    });
+  });
+});

@@ -47,6 +47,49 @@ const bad: [string, unknown, string, string][] = [
     'PAYLOAD_TOO_LARGE',
   ],
   ['a payload with NUL', { type: 'ok', payload: 'a\u0000b' }, 'payload', 'INVALID_ARGUMENT'],
+  // What jsonb or timestamptz would refuse is refused first, naming where it is.
+  [
+    'a NUL deep in the payload',
+    { type: 'ok', payload: { a: { b: [1, 'x\u0000'] } } },
+    'payload.a.b[1]',
+    'INVALID_ARGUMENT',
+  ],
+  [
+    'a lone surrogate in the payload',
+    { type: 'ok', payload: { name: 'x\ud800' } },
+    'payload.name',
+    'INVALID_ARGUMENT',
+  ],
+  [
+    'a NUL in a payload key',
+    { type: 'ok', payload: { 'k\u0000': 1 } },
+    'payload.k\u0000',
+    'INVALID_ARGUMENT',
+  ],
+  [
+    'a number that is not finite',
+    { type: 'ok', payload: { n: Number.POSITIVE_INFINITY } },
+    'payload.n',
+    'INVALID_ARGUMENT',
+  ],
+  [
+    'an idempotency key with a lone surrogate',
+    { type: 'ok', idempotencyKey: 'k\udc00' },
+    'idempotencyKey',
+    'INVALID_ARGUMENT',
+  ],
+  [
+    'an idempotency key with NUL',
+    { type: 'ok', idempotencyKey: 'k\u0000' },
+    'idempotencyKey',
+    'INVALID_ARGUMENT',
+  ],
+  [
+    'runAt before PostgreSQL can store it',
+    { type: 'ok', runAt: '-010000-01-01T00:00:00Z' },
+    'runAt',
+    'INVALID_ARGUMENT',
+  ],
   [
     'a payload that is not JSON',
     { type: 'ok', payload: { n: 10n } },
@@ -73,6 +116,12 @@ describe('bad input gets a typed error naming the field, and nothing is written'
     expect(error).toBeInstanceOf(InvalidArgumentError);
     expect((error as InvalidArgumentError).field).toBe('tasks[1].maxAttempts');
     expect(await taskCount()).toBe(before);
+  });
+
+  it('stores text that only looks like an escape (a backslash, then u0000) as it is', async () => {
+    const payload = { text: 'a literal \\u0000 and \\ud800', pair: '\ud83d\ude00' };
+    const { id } = await ctx.store.tasks.enqueue({ type: 'ok', payload });
+    expect((await ctx.store.tasks.get(id))!.payload).toEqual(payload);
   });
 
   it('the size limit is configurable and reported in the error', async () => {
