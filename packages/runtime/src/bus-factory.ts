@@ -2,7 +2,9 @@
  * Opens the bus the config picks (NATS when a NATS URL is given, otherwise
  * PostgreSQL LISTEN/NOTIFY), and the JetStream submission intake on NATS.
  */
+import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
+import { unstorableText } from '@baton/store';
 import type { SubmitHandlerDeps } from './submit.js';
 import type { Bus } from './bus/bus.js';
 import { decodeSubmission } from './bus/codec.js';
@@ -52,6 +54,20 @@ type IntakeDeps = Omit<SubmitHandlerDeps, 'typeOf'>;
  * sequence alone would make a new message look like an old task's
  * duplicate once the stream's sequences start over.
  */
+/** The longest idempotency key the store takes (see validateEnqueue). */
+const MAX_KEY_LENGTH = 255;
+
+/**
+ * The idempotency key of a stream message published with `Nats-Msg-Id`: the
+ * id itself, or, when the store could not take it (longer than a key may be,
+ * or holding text PostgreSQL refuses), a digest of it. JetStream has acked
+ * such a message already: refusing its id would lose it.
+ */
+export function messageIdKey(msgId: string): string {
+  if (msgId.length <= MAX_KEY_LENGTH && unstorableText(msgId) === undefined) return msgId;
+  return `js:msgid:sha256:${createHash('sha256').update(msgId).digest('hex')}`;
+}
+
 export function streamMessageKey(
   stream: string,
   delivery: Pick<StreamDelivery, 'streamSequence' | 'storedAtNanos'>,
@@ -90,12 +106,16 @@ export async function startStreamIntake(
         if (type === undefined) throw new Error(`${delivery.subject} names no task type`);
         const { value } = decodeSubmission(delivery.data, { maxBytes: deps.maxBodyBytes });
         const input = submissionInput(type, value);
-        const keyed = input.idempotencyKey
-          ? input
-          : {
-              ...input,
-              idempotencyKey: delivery.msgId ?? streamMessageKey(stream, delivery),
-            };
+        const keyed =
+          input.idempotencyKey !== undefined
+            ? input
+            : {
+                ...input,
+                idempotencyKey:
+                  delivery.msgId === undefined
+                    ? streamMessageKey(stream, delivery)
+                    : messageIdKey(delivery.msgId),
+              };
         const result = await deps.enqueue(keyed);
         deps.accepted(keyed, result);
       } catch (error) {

@@ -5,12 +5,13 @@
  * input is validated on its own first, so one bad submission never fails
  * another; a database error fails only the batch it hit.
  */
-import type {
-  DirectStart,
-  EnqueueInput,
-  EnqueueResult,
-  RunnableTask,
-  TaskStore,
+import {
+  isDataException,
+  type DirectStart,
+  type EnqueueInput,
+  type EnqueueResult,
+  type RunnableTask,
+  type TaskStore,
 } from '@baton/store';
 
 /**
@@ -101,6 +102,12 @@ export class EnqueueBatcher {
       });
     } catch (error) {
       for (const key of keys) if (key !== undefined) direct!.release(key);
+      // A value PostgreSQL refused fails the statement, which wrote nothing:
+      // each submission is tried on its own, so only the bad one fails.
+      if (batch.length > 1 && isDataException(error)) {
+        for (const p of batch) await this.#store([p]);
+        return;
+      }
       for (const p of batch) p.reject(error);
     }
   }

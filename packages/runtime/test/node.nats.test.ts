@@ -113,6 +113,10 @@ describeNats('a node on NATS', (natsUrl) => {
       ['echo', JSON.stringify({ payload: 1, colour: 'red' }), 'INVALID_ARGUMENT'],
       ['echo', JSON.stringify({ payload: 1, runAt: 'someday' }), 'INVALID_ARGUMENT'],
       ['echo', JSON.stringify({ payload: 'x'.repeat(300_000) }), 'PAYLOAD_TOO_LARGE'],
+      // Text PostgreSQL's jsonb refuses, and a date its timestamptz cannot hold.
+      ['echo', '{"payload":{"name":"\\ud800"}}', 'INVALID_ARGUMENT'],
+      ['echo', '{"payload":1,"runAt":"-010000-01-01T00:00:00Z"}', 'INVALID_ARGUMENT'],
+      ['echo', '{"payload":1,"idempotencyKey":"k\\u0000"}', 'INVALID_ARGUMENT'],
     ];
     for (const [type, body, code] of cases) {
       const reply = await request(`baton.${group}.submit.${type}`, body);
@@ -120,9 +124,40 @@ describeNats('a node on NATS', (natsUrl) => {
     }
     const field = await request(`baton.${group}.submit.echo`, JSON.stringify({ maxAttempts: -3 }));
     expect(field).toMatchObject({ ok: false, error: { field: 'maxAttempts' } });
+    const path = await request(`baton.${group}.submit.echo`, '{"payload":{"a":[1,"\\u0000"]}}');
+    expect(path).toMatchObject({ ok: false, error: { field: 'payload.a[1]' } });
     expect(await node.client.counts()).toEqual(before);
     const ok = await request(`baton.${group}.submit.echo`, JSON.stringify({ payload: { n: 1 } }));
     expect(ok.ok).toBe(true);
+  });
+
+  it('a bad submission among others sent at once fails alone', async () => {
+    const replies = await Promise.all(
+      [700, 701, 'bad', 702].map((n) =>
+        request(
+          `baton.${group}.submit.echo`,
+          n === 'bad' ? '{"payload":{"n":"\\udc00"}}' : JSON.stringify({ payload: { n } }),
+        ),
+      ),
+    );
+    expect(replies.map((r) => r.ok)).toEqual([true, true, false, true]);
+    expect(replies[2]).toMatchObject({ error: { code: 'INVALID_ARGUMENT', field: 'payload.n' } });
+    await expect.poll(() => ['700', '701', '702'].every((n) => seen.includes(n))).toBe(true);
+  });
+
+  it('a stream message whose Nats-Msg-Id is longer than a key may be is stored under a digest of it', async () => {
+    const js = jetstream(nc);
+    const msgID = `m-${'x'.repeat(300)}`;
+    const body = JSON.stringify({ payload: { n: 501 } });
+    await js.publish(`baton.${group}.js.submit.echo`, body, { msgID });
+    await expect.poll(() => seen.includes('501'), { timeout: 10_000 }).toBe(true);
+    const { rows } = await db
+      .pool()
+      .query<{ idempotency_key: string }>(
+        `select idempotency_key from baton.tasks where payload->>'n' = '501'`,
+      );
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.idempotency_key).toMatch(/^js:msgid:sha256:[0-9a-f]{64}$/);
   });
 
   it('the status subject shows the four actors with their states', async () => {

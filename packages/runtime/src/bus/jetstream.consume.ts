@@ -5,7 +5,7 @@
  */
 import { jetstream, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
-import { BatonError } from '@baton/store';
+import { BatonError, isDataException } from '@baton/store';
 import { BusError } from './errors.js';
 import { jetStreamManagerOf, MSG_ID_HEADER, toJetStreamError } from './jetstream.js';
 import type { NatsBus } from './nats.bus.js';
@@ -78,9 +78,14 @@ const PULL_EXPIRES_MS = 5000;
 
 const PERMANENT_CODES = new Set(['BAD_ENCODING', 'INVALID_ARGUMENT', 'PAYLOAD_TOO_LARGE']);
 
-/** The default of {@link ConsumeStreamOptions.isPermanent}. */
+/**
+ * The default of {@link ConsumeStreamOptions.isPermanent}: bad input, and a
+ * PostgreSQL data exception (SQLSTATE class 22: a value the database refuses
+ * will be refused on every redelivery too).
+ */
 export function isPermanentSubmissionError(error: unknown): boolean {
-  return error instanceof BatonError && PERMANENT_CODES.has(error.code);
+  if (error instanceof BatonError) return PERMANENT_CODES.has(error.code);
+  return isDataException(error);
 }
 
 /**
