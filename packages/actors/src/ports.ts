@@ -103,7 +103,12 @@ export interface FailRequest extends AttemptRef {
 
 /** What {@link StorePort.fail} did. */
 export type FailOutcome =
-  | { readonly ok: true; readonly status: 'retry' | 'dead_letter'; readonly runAt: Date }
+  | {
+      readonly ok: true;
+      /** `cancelled` when the task's cancellation had been requested. */
+      readonly status: 'retry' | 'dead_letter' | 'cancelled';
+      readonly runAt: Date;
+    }
   | { readonly ok: false; readonly reason: 'stale' };
 
 /** What {@link StorePort.extendLease} did. */

@@ -484,5 +484,7 @@ function outcomeOf(write: Write, result: WriteResult): RunOutcome {
   if (write.kind === 'cancel') return { kind: 'cancelled' };
   if (write.kind === 'complete') return { kind: 'completed' };
   const status = 'status' in result ? result.status : 'retry';
+  // A failure of a task whose cancellation was requested ended it cancelled.
+  if (status === 'cancelled') return { kind: 'cancelled' };
   return { kind: 'failed', status, timedOut: write.timedOut };
 }

@@ -200,7 +200,7 @@ export class TrackedStore implements StorePort {
     limit?: number;
   }): Promise<readonly { id: string; status: string }[]> {
     const rescued = await this.#inner.rescueExpired(options);
-    for (const status of ['retry', 'dead_letter'] as const) {
+    for (const status of ['retry', 'dead_letter', 'cancelled'] as const) {
       const ids = rescued.filter((r) => r.status === status);
       if (ids.length > 0)
         this.#emit(

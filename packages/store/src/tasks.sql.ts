@@ -183,7 +183,8 @@ export function taskSql(s: string) {
       )
       ${batchWritten('$1')}`,
 
-    // $3 retryable, $4 retry delay in ms, $5 error json, $6 override: dead letter
+    // $3 retryable, $4 retry delay in ms, $5 error json. A failure of a task
+    // whose cancellation was requested ends it cancelled: it is not retried.
     fail: `
       with old as (
         select id, status from ${t}
@@ -191,11 +192,14 @@ export function taskSql(s: string) {
          for update
       ), upd as (
         update ${t} t
-           set status = case when not $3::boolean or t.attempt >= t.max_attempts
+           set status = case when t.cancel_requested then 'cancelled'::${s}.task_status
+                             when not $3::boolean or t.attempt >= t.max_attempts
                              then 'dead_letter'::${s}.task_status else 'retry'::${s}.task_status end,
-               run_at = case when not $3::boolean or t.attempt >= t.max_attempts
+               run_at = case when t.cancel_requested or not $3::boolean
+                                  or t.attempt >= t.max_attempts
                              then t.run_at else now() + $4 * interval '1 millisecond' end,
-               finished_at = case when not $3::boolean or t.attempt >= t.max_attempts
+               finished_at = case when t.cancel_requested or not $3::boolean
+                                       or t.attempt >= t.max_attempts
                                   then now() else null end,
                last_error = $5::jsonb, lease_expires_at = null
           from old where t.id = old.id
@@ -243,7 +247,8 @@ export function taskSql(s: string) {
       select old.status as old_status, upd.status as new_status
         from old left join upd on true`,
 
-    // Graceful shutdown: give unfinished tasks back without charging the attempt.
+    // Graceful shutdown: give unfinished tasks back without charging the attempt
+    // (a task whose cancellation was requested ends cancelled instead).
     release: `
       with old as (
         select t.id, t.status from ${t} t
@@ -253,13 +258,21 @@ export function taskSql(s: string) {
          for update of t
       ), upd as (
         update ${t} t
-           set status = 'pending', attempt = t.attempt - 1, lease_owner = null,
-               lease_expires_at = null, claimed_at = null, started_at = null, run_at = now()
+           set status = case when t.cancel_requested then 'cancelled'::${s}.task_status
+                             else 'pending'::${s}.task_status end,
+               attempt = case when t.cancel_requested then t.attempt else t.attempt - 1 end,
+               finished_at = case when t.cancel_requested then now() end,
+               lease_owner = null, lease_expires_at = null,
+               claimed_at = case when t.cancel_requested then t.claimed_at end,
+               started_at = case when t.cancel_requested then t.started_at end,
+               run_at = case when t.cancel_requested then t.run_at else now() end
           from old where t.id = old.id
-        returning t.id, t.attempt, old.status as from_status
+        returning t.id, t.attempt, t.status, old.status as from_status
       ), hist as (
         insert into ${h} (task_id, from_status, to_status, node, attempt, detail)
-        select id, from_status, 'pending', $3, attempt + 1, '{"reason":"released"}'::jsonb from upd
+        select id, from_status, status, $3,
+               case when status = 'cancelled' then attempt else attempt + 1 end,
+               '{"reason":"released"}'::jsonb from upd
       )
       select id from upd`,
 
@@ -323,10 +336,12 @@ export function rescueSql(s: string, fenced: boolean): string {
        for update skip locked
     ), upd as (
       update ${t} t
-         set status = case when t.attempt >= t.max_attempts
+         set status = case when t.cancel_requested then 'cancelled'::${s}.task_status
+                           when t.attempt >= t.max_attempts
                            then 'dead_letter'::${s}.task_status else 'retry'::${s}.task_status end,
              run_at = now(),
-             finished_at = case when t.attempt >= t.max_attempts then now() else null end,
+             finished_at = case when t.cancel_requested or t.attempt >= t.max_attempts
+                                then now() else null end,
              last_error = jsonb_build_object('message', 'lease expired', 'owner', t.lease_owner),
              lease_expires_at = null
         from expired e where t.id = e.id

@@ -456,7 +456,7 @@ export class TaskStore {
       stack: input.error.stack ?? null,
       attempt: input.attempt,
     });
-    const { rows } = await this.#pool.query<{ status: 'retry' | 'dead_letter'; run_at: Date }>(
+    const { rows } = await this.#pool.query<{ status: 'retry' | 'dead_letter' | 'cancelled'; run_at: Date }>(
       this.#named('fail', this.#sql.fail, [input.id, input.attempt, retryable, delay, error]),
     );
     const row = rows[0];

@@ -152,7 +152,12 @@ export interface FailInput extends AttemptRef {
 }
 
 export type FailOutcome =
-  | { readonly ok: true; readonly status: 'retry' | 'dead_letter'; readonly runAt: Date }
+  | {
+      readonly ok: true;
+      /** `cancelled` when the task's cancellation had been requested. */
+      readonly status: 'retry' | 'dead_letter' | 'cancelled';
+      readonly runAt: Date;
+    }
   | { readonly ok: false; readonly reason: 'stale' };
 
 export type CancelOutcome =

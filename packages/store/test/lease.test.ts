@@ -92,3 +92,49 @@ describe('leases', () => {
     expect(rescued).toContainEqual({ id, status: 'retry' });
   });
 });
+
+describe('a requested cancellation is never forgotten', () => {
+  async function runningCancelRequested(type: string, leaseMs = 60_000) {
+    const { tasks } = ctx.store;
+    const { id } = await tasks.enqueue({ type, maxAttempts: 5 });
+    const [run] = await tasks.claim({ owner: 'n1', types: [type], limit: 1, leaseMs, start: true });
+    expect(await tasks.cancel(id, 'cli')).toEqual({ ok: true, status: 'cancel_requested' });
+    return run!;
+  }
+
+  it('by the rescue of its expired lease: it ends cancelled, not retried', async () => {
+    const { tasks } = ctx.store;
+    const run = await runningCancelRequested('t.cancel.rescue', 50);
+    await sleep(120);
+    expect(await tasks.rescueExpired({ node: 'rescuer' })).toContainEqual({
+      id: run.id,
+      status: 'cancelled',
+    });
+    expect(
+      await tasks.claim({ owner: 'n2', types: ['t.cancel.rescue'], limit: 1, leaseMs: 1000 }),
+    ).toEqual([]);
+    const task = (await tasks.get(run.id))!;
+    expect(task).toMatchObject({ status: 'cancelled', attempt: 1 });
+    expect(task.finishedAt).toBeInstanceOf(Date);
+  });
+
+  it('by a retryable failure: it ends cancelled', async () => {
+    const { tasks } = ctx.store;
+    const run = await runningCancelRequested('t.cancel.fail');
+    const outcome = await tasks.fail({ ...run, error: { message: 'aborted' }, retryable: true });
+    expect(outcome).toMatchObject({ ok: true, status: 'cancelled' });
+    expect((await tasks.get(run.id))!.status).toBe('cancelled');
+    const history = await tasks.history(run.id);
+    expect(history.at(-1)).toMatchObject({ from: 'running', to: 'cancelled', attempt: 1 });
+  });
+
+  it('by a release at shutdown: it ends cancelled, not pending', async () => {
+    const { tasks } = ctx.store;
+    const run = await runningCancelRequested('t.cancel.release');
+    expect(await tasks.release([run], 'n1')).toBe(1);
+    expect((await tasks.get(run.id))!).toMatchObject({ status: 'cancelled', attempt: 1 });
+    expect(
+      await tasks.claim({ owner: 'n2', types: ['t.cancel.release'], limit: 1, leaseMs: 1000 }),
+    ).toEqual([]);
+  });
+});
