@@ -220,8 +220,9 @@ export class FakeStore implements StorePort {
     for (const r of refs) {
       const t = this.#current(r, ['claimed', 'running']);
       if (!t) continue;
+      // As the store does: the attempt number stays, one more try makes up for it.
       t.status = 'pending';
-      t.attempt--;
+      t.maxAttempts++;
       n++;
     }
     return n;

@@ -248,7 +248,10 @@ export function taskSql(s: string) {
         from old left join upd on true`,
 
     // Graceful shutdown: give unfinished tasks back without charging the attempt
-    // (a task whose cancellation was requested ends cancelled instead).
+    // (a task whose cancellation was requested ends cancelled instead). The
+    // attempt number is kept, as every fencing token must only grow: the next
+    // claim takes the next number, and max_attempts grows by one instead, so
+    // the task keeps as many tries as it had.
     release: `
       with old as (
         select t.id, t.status from ${t} t
@@ -260,7 +263,8 @@ export function taskSql(s: string) {
         update ${t} t
            set status = case when t.cancel_requested then 'cancelled'::${s}.task_status
                              else 'pending'::${s}.task_status end,
-               attempt = case when t.cancel_requested then t.attempt else t.attempt - 1 end,
+               max_attempts = case when t.cancel_requested then t.max_attempts
+                                   else t.max_attempts + 1 end,
                finished_at = case when t.cancel_requested then now() end,
                lease_owner = null, lease_expires_at = null,
                claimed_at = case when t.cancel_requested then t.claimed_at end,
@@ -270,9 +274,7 @@ export function taskSql(s: string) {
         returning t.id, t.attempt, t.status, old.status as from_status
       ), hist as (
         insert into ${h} (task_id, from_status, to_status, node, attempt, detail)
-        select id, from_status, status, $3,
-               case when status = 'cancelled' then attempt else attempt + 1 end,
-               '{"reason":"released"}'::jsonb from upd
+        select id, from_status, status, $3, attempt, '{"reason":"released"}'::jsonb from upd
       )
       select id from upd`,
 

@@ -83,8 +83,11 @@ function intArray(values: readonly (string | number)[]): string | readonly (stri
 const isPlainInt = (v: string | number) =>
   typeof v === 'number' ? Number.isSafeInteger(v) : TASK_ID.test(v);
 
+/** The largest bigint: a longer id of 19 digits is not one PostgreSQL can hold. */
+const MAX_TASK_ID = 9223372036854775807n;
+
 function checkId(id: unknown, field = 'id'): TaskId {
-  if (typeof id !== 'string' || !TASK_ID.test(id)) {
+  if (typeof id !== 'string' || !TASK_ID.test(id) || BigInt(id) > MAX_TASK_ID) {
     throw new InvalidArgumentError(field, 'must be a task id (a positive integer as a string)', id);
   }
   return id;
@@ -456,9 +459,10 @@ export class TaskStore {
       stack: input.error.stack ?? null,
       attempt: input.attempt,
     });
-    const { rows } = await this.#pool.query<{ status: 'retry' | 'dead_letter' | 'cancelled'; run_at: Date }>(
-      this.#named('fail', this.#sql.fail, [input.id, input.attempt, retryable, delay, error]),
-    );
+    const { rows } = await this.#pool.query<{
+      status: 'retry' | 'dead_letter' | 'cancelled';
+      run_at: Date;
+    }>(this.#named('fail', this.#sql.fail, [input.id, input.attempt, retryable, delay, error]));
     const row = rows[0];
     if (row) return { ok: true, status: row.status, runAt: row.run_at };
     const [outcome] = await this.#outcomes([input], [], 'retry');
@@ -498,7 +502,10 @@ export class TaskStore {
     return { ok: true, status: row.new_status === 'cancelled' ? 'cancelled' : 'cancel_requested' };
   }
 
-  /** Graceful shutdown: claimed/running -> pending, the attempt not charged. */
+  /**
+   * Graceful shutdown: claimed/running -> pending, the attempt not charged
+   * (its number is kept, a fencing token only grows; max_attempts grows by one).
+   */
   async release(refs: readonly AttemptRef[], node: string): Promise<number> {
     if (refs.length === 0) return 0;
     const { rows } = await this.#pool.query(this.#sql.release, [

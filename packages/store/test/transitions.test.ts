@@ -322,12 +322,28 @@ describe('legal transitions', () => {
 
   it('graceful release gives a task back to pending without charging the attempt', async () => {
     const { tasks } = ctx.store;
-    const { id } = await tasks.enqueue({ type: 't.release' });
+    const { id } = await tasks.enqueue({ type: 't.release', maxAttempts: 3 });
     await claimOne('t.release');
     await tasks.markRunning([{ id, attempt: 1 }]);
     expect(await tasks.release([{ id, attempt: 1 }], owner)).toBe(1);
-    expect(await tasks.get(id)).toMatchObject({ status: 'pending', attempt: 0, leaseOwner: null });
-    expect((await claimOne('t.release')).attempt).toBe(1);
+    // The attempt number stays (a fencing token only grows); one more try makes up for it.
+    expect(await tasks.get(id)).toMatchObject({
+      status: 'pending',
+      attempt: 1,
+      maxAttempts: 4,
+      leaseOwner: null,
+    });
+    const again = await claimOne('t.release');
+    expect(again.attempt).toBe(2);
+    await tasks.markRunning([again]);
+    // The released run's late write is refused: its attempt is not the current one.
+    expect(await tasks.complete({ id, attempt: 1 })).toEqual({ ok: false, reason: 'stale' });
+    expect(await tasks.complete(again)).toEqual({ ok: true });
+    const history = await tasks.history(id);
+    expect(history.find((h) => h.to === 'pending' && h.from === 'running')).toMatchObject({
+      attempt: 1,
+      detail: { reason: 'released' },
+    });
   });
 });
 
