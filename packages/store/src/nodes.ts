@@ -16,16 +16,19 @@ export interface NodeRow {
 export class NodeStore {
   readonly #pool: Pool;
   readonly #sql: ReturnType<typeof nodeSql>;
+  readonly #beatName: string;
 
   constructor(pool: Pool, quotedSchema: string) {
     this.#pool = pool;
     this.#sql = nodeSql(quotedSchema);
+    // A prepared statement's name is per connection: stores of two schemas may share a pool.
+    this.#beatName = `baton.${quotedSchema}.nodes.beat`;
   }
 
   /** Records a heartbeat of `nodeId` at PostgreSQL's `now()`. */
   async beat(nodeId: string, groupId: string, info: Json = null): Promise<void> {
     await this.#pool.query({
-      name: 'baton.nodes.beat',
+      name: this.#beatName,
       text: this.#sql.beat,
       values: [nodeId, groupId, storableJson(info)],
     });

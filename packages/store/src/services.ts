@@ -48,7 +48,7 @@ export class ServiceRunStore {
       started_at: Date | null;
       id: string | null;
     }>({
-      name: `baton.serviceRuns.record.${limited ? 'limited' : 'open'}`,
+      name: `baton.${this.#s}.serviceRuns.record.${limited ? 'limited' : 'open'}`,
       text: `
         with fence as (
           select term from ${this.#s}.token_holder where group_id = $1 and term = $3 for share

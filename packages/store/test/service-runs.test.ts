@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { createStore } from '../src/index.js';
 import { sleep, useStore } from './helpers.js';
 
 const ctx = useStore();
@@ -58,5 +59,33 @@ describe('the run log of coordinated services', () => {
       [2, 'n2'],
       [2, 'n2'],
     ]);
+  });
+});
+
+describe('stores of two schemas on one pool', () => {
+  it('prepare their statements under names of their own (a name is per connection)', async () => {
+    // One connection, so both stores' statements meet on it.
+    const pool = ctx.db.pool({ max: 1 });
+    const stores = ['two_a', 'two_b'].map((schema) => createStore({ pool, schema }));
+    try {
+      for (const store of stores) {
+        await store.migrate();
+        await store.nodes.beat('n1', 'g');
+        await store.leadership.acquire({
+          groupId: 'g',
+          nodeId: 'n1',
+          observedTerm: 0,
+          leaseMs: 60_000,
+        });
+        expect(
+          await store.serviceRuns.record({ groupId: 'g', service: 's', term: 1, node: 'n1' }),
+        ).toMatchObject({ ok: true });
+      }
+      for (const store of stores) {
+        expect((await store.nodes.members('g')).map((m) => m.nodeId)).toEqual(['n1']);
+      }
+    } finally {
+      for (const schema of ['two_a', 'two_b']) await pool.query(`drop schema ${schema} cascade`);
+    }
   });
 });

@@ -145,6 +145,11 @@ describe('bad input gets a typed error naming the field, and nothing is written'
 
   it('bad ids and list filters are refused by name', async () => {
     await expect(ctx.store.tasks.get('abc')).rejects.toMatchObject({ fields: { field: 'id' } });
+    // Above PostgreSQL's bigint: refused by name, not a raw "out of range" database error.
+    await expect(ctx.store.tasks.get('9223372036854775808')).rejects.toMatchObject({
+      fields: { field: 'id' },
+    });
+    expect(await ctx.store.tasks.get('9223372036854775807')).toBeNull();
     await expect(ctx.store.tasks.list({ status: 'done' as never })).rejects.toMatchObject({
       fields: { field: 'status' },
     });
