@@ -189,10 +189,15 @@ export class TrackedStore implements StorePort {
   }
 
   async release(refs: readonly AttemptRef[], node: string): Promise<number> {
-    const n = await this.#inner.release(refs, node);
-    const items = refs.flatMap((r) => this.#take(r));
-    if (items.length > 0) this.#emit('pending', items);
-    return n;
+    const changed = await this.#inner.releaseEach(refs, node);
+    const to = new Map(changed.map((r) => [r.id, r.status]));
+    // Events only for what the store changed, under the status it left.
+    for (const status of ['pending', 'cancelled'] as const) {
+      const items = refs.filter((r) => to.get(r.id) === status).flatMap((r) => this.#take(r));
+      if (items.length > 0) this.#emit(status, items);
+    }
+    for (const r of refs) if (!to.has(r.id)) this.forget(r);
+    return changed.length;
   }
 
   async rescueExpired(options: {

@@ -64,3 +64,29 @@ it("keeps a run's record when a write or release for another attempt of its task
   await t.completeMany([{ id: a!.id, attempt: 1, result: null }]);
   expect(t.inFlight).toBe(0);
 });
+
+it('publishes a release under the status each task was left in, and nothing for a refused one', async () => {
+  const { t, events } = tracked();
+  const [a, b] = await store.tasks.enqueueMany([
+    { type: 'z', payload: {} },
+    { type: 'z', payload: {} },
+  ]);
+  await t.claim({ owner: 'n1', types: ['z'], limit: 2, leaseMs: 30_000, start: true });
+  await store.tasks.cancel(b!.id, 'cli'); // running: cancel requested
+  const released = await t.release(
+    [
+      { id: a!.id, attempt: 1 },
+      { id: b!.id, attempt: 1 },
+      { id: a!.id, attempt: 7 }, // not its attempt: refused
+    ],
+    'n1',
+  );
+  expect(released).toBe(2);
+  expect(events.filter((e) => e.status === 'pending').flatMap((e) => e.tasks)).toEqual([
+    { id: a!.id, type: 'z', attempt: 1 },
+  ]);
+  expect(events.filter((e) => e.status === 'cancelled').flatMap((e) => e.tasks)).toEqual([
+    { id: b!.id, type: 'z', attempt: 1 },
+  ]);
+  expect(t.inFlight).toBe(0);
+});

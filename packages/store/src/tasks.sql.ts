@@ -17,7 +17,7 @@ const TASK_COLUMNS = `id, type, queue, payload, status, priority, run_at, attemp
 function claimSql(t: string, h: string, s: string, returning: string, select: string): string {
   return `
       with next as (
-        select id from ${t}
+        select id, status from ${t}
          where status in ('pending', 'retry') and queue = $1 and run_at <= now()
            and ($2::text[] is null or type = any($2::text[]))
          order by priority desc, run_at, id
@@ -33,9 +33,10 @@ function claimSql(t: string, h: string, s: string, returning: string, select: st
          where t.id = any(array(select id from next))
         returning ${returning}
       ), reclaims as (
+        -- From where it was: retry, or pending after a release or a redrive.
         insert into ${h} (task_id, from_status, to_status, node, attempt)
-        select id, 'retry'::${s}.task_status, 'claimed'::${s}.task_status, lease_owner, attempt
-          from claimed where attempt > 1
+        select c.id, n.status, 'claimed'::${s}.task_status, c.lease_owner, c.attempt
+          from claimed c join next n on n.id = c.id where c.attempt > 1
         union all
         select id, 'claimed'::${s}.task_status, 'running'::${s}.task_status, lease_owner, attempt
           from claimed
@@ -276,7 +277,7 @@ export function taskSql(s: string) {
         insert into ${h} (task_id, from_status, to_status, node, attempt, detail)
         select id, from_status, status, $3, attempt, '{"reason":"released"}'::jsonb from upd
       )
-      select id from upd`,
+      select id, status::text as status from upd`,
 
     redrive: `
       with old as (

@@ -507,13 +507,20 @@ export class TaskStore {
    * (its number is kept, a fencing token only grows; max_attempts grows by one).
    */
   async release(refs: readonly AttemptRef[], node: string): Promise<number> {
-    if (refs.length === 0) return 0;
-    const { rows } = await this.#pool.query(this.#sql.release, [
-      refs.map((r) => r.id),
-      refs.map((r) => r.attempt),
-      node,
-    ]);
-    return rows.length;
+    return (await this.releaseEach(refs, node)).length;
+  }
+
+  /** `release`, telling which tasks it changed and how: pending, or cancelled (requested). */
+  async releaseEach(
+    refs: readonly AttemptRef[],
+    node: string,
+  ): Promise<{ id: TaskId; status: 'pending' | 'cancelled' }[]> {
+    if (refs.length === 0) return [];
+    const { rows } = await this.#pool.query<{ id: string; status: 'pending' | 'cancelled' }>(
+      this.#sql.release,
+      [refs.map((r) => r.id), refs.map((r) => r.attempt), node],
+    );
+    return rows;
   }
 
   /**

@@ -344,6 +344,10 @@ describe('legal transitions', () => {
       attempt: 1,
       detail: { reason: 'released' },
     });
+    // The re-claim is recorded from where the task was: pending, not retry.
+    expect(history.find((h) => h.to === 'claimed' && h.attempt === 2)).toMatchObject({
+      from: 'pending',
+    });
   });
 });
 
