@@ -130,10 +130,10 @@ export function schedulerApi(
         },
         ...common(options),
       }),
-    unscheduleJob: (id) => schedules.unschedule(id),
-    pauseJob: async (id) => void (await schedules.pause(id)),
+    unscheduleJob: (id) => schedules.unschedule(id, groupId),
+    pauseJob: async (id) => void (await schedules.pause(id, groupId)),
     resumeJob: async (id) => {
-      await schedules.resume(id);
+      await schedules.resume(id, groupId);
       poke();
     },
     pauseAllJobs: () => schedules.pauseAll(groupId),
@@ -143,6 +143,6 @@ export function schedulerApi(
       return n;
     },
     getRunningJobs: () => schedules.getRunningJobs(groupId),
-    getJob: (id) => schedules.get(id),
+    getJob: (id) => schedules.get(id, groupId),
   };
 }

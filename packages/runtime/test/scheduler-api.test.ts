@@ -6,11 +6,12 @@
  * before the start, an unknown job id on pause, resume and unschedule.
  * Nothing is written by a refused call.
  */
-import { BatonError, InvalidArgumentError } from '@baton/store';
+import { BatonError, createScheduleStore, createStore, InvalidArgumentError } from '@baton/store';
 import { useTestDatabase } from '@baton/testkit';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNode, type BatonNode, type SchedulerApi } from '../src/index.js';
+import { createNode, scheduleCalendar, type BatonNode, type SchedulerApi } from '../src/index.js';
+import { schedulerApi } from '../src/schedules.js';
 
 const db = useTestDatabase();
 const group = `v${Math.random().toString(36).slice(2, 8)}`;
@@ -150,6 +151,29 @@ describe('scheduler API validation (Ballerina rules, typed errors naming the fie
     await expect(api.pauseJob(id)).rejects.toMatchObject({ code: 'SCHEDULE_NOT_FOUND' });
     await expect(api.unscheduleJob(id)).rejects.toMatchObject({ code: 'SCHEDULE_NOT_FOUND' });
     expect(await api.getJob(id)).toBeNull();
+  });
+
+  it("another group's schedule is neither found, paused, resumed, unscheduled nor taken by its id", async () => {
+    const other = schedulerApi(
+      createScheduleStore(createStore({ pool }), scheduleCalendar),
+      `${group}-other`,
+      () => undefined,
+    );
+    const id = await other.scheduleJobRecurByFrequency(job, 60, { id: `shared-${group}` });
+    try {
+      expect(await api.getJob(id)).toBeNull();
+      await expect(api.pauseJob(id)).rejects.toMatchObject({ code: 'SCHEDULE_NOT_FOUND' });
+      await expect(api.resumeJob(id)).rejects.toMatchObject({ code: 'SCHEDULE_NOT_FOUND' });
+      await expect(api.unscheduleJob(id)).rejects.toMatchObject({ code: 'SCHEDULE_NOT_FOUND' });
+      // The same id for this group: refused by name, not the other group's schedule returned.
+      await expect(api.scheduleJobRecurByFrequency(job, 60, { id })).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+        fields: { field: 'id' },
+      });
+      expect((await other.getJob(id))!).toMatchObject({ id, paused: false });
+    } finally {
+      await other.unscheduleJob(id);
+    }
   });
 
   it('a refused call writes nothing', async () => {

@@ -17,7 +17,8 @@ export function scheduleSql(s: string) {
   return {
     now: `select now() as now`,
 
-    get: `select ${SCHEDULE_COLUMNS} from ${sc} where id = $1`,
+    // $2: the group, or null for any (ids are unique across groups).
+    get: `select ${SCHEDULE_COLUMNS} from ${sc} where id = $1 and ($2::text is null or group_id = $2)`,
 
     // $1 id ... $15 next_due_at; idempotent on id (a second create returns nothing).
     insert: `
@@ -43,7 +44,7 @@ export function scheduleSql(s: string) {
 
     setPaused: `
       update ${sc} set paused = $2, updated_at = now()
-       where id = $1
+       where id = $1 and ($3::text is null or group_id = $3)
       returning ${SCHEDULE_COLUMNS}`,
 
     setPausedAll: `
@@ -51,7 +52,7 @@ export function scheduleSql(s: string) {
        where group_id = $1 and paused <> $2 and next_due_at is not null
       returning id`,
 
-    delete: `delete from ${sc} where id = $1 returning id`,
+    delete: `delete from ${sc} where id = $1 and ($2::text is null or group_id = $2) returning id`,
 
     until: `select coalesce($1::timestamptz, now()) as until`,
 

@@ -102,7 +102,7 @@ export class ScheduleStore {
     const policy = validatePolicy(input.taskPolicy);
 
     const existing = input.id === undefined ? null : await this.get(id);
-    if (existing) return { schedule: existing, created: false };
+    if (existing) return { schedule: sameGroup(existing, groupId), created: false };
     const now = (await this.#pool.query<{ now: Date }>(this.#sql.now)).rows[0]!.now;
     const trigger = validateTrigger(input.trigger, now, this.#deps.calendar);
     const anchor = trigger.kind === 'once' ? trigger.at : (trigger.startTime ?? now);
@@ -130,11 +130,12 @@ export class ScheduleStore {
     if (rows[0]) return { schedule: toSchedule(rows[0]), created: true };
     const raced = await this.get(id);
     if (!raced) throw new ScheduleNotFoundError(id);
-    return { schedule: raced, created: false };
+    return { schedule: sameGroup(raced, groupId), created: false };
   }
 
-  async get(id: string): Promise<Schedule | null> {
-    const { rows } = await this.#pool.query<ScheduleRow>(this.#sql.get, [id]);
+  /** The schedule `id`; with `groupId`, only if it is that group's. */
+  async get(id: string, groupId?: string): Promise<Schedule | null> {
+    const { rows } = await this.#pool.query<ScheduleRow>(this.#sql.get, [id, groupId ?? null]);
     return rows[0] ? toSchedule(rows[0]) : null;
   }
 
@@ -158,13 +159,13 @@ export class ScheduleStore {
   }
 
   /** Durable, cluster-wide: no firer fires a paused schedule. Throws `ScheduleNotFoundError`. */
-  async pause(id: string): Promise<Schedule> {
-    return this.#setPaused(id, true);
+  async pause(id: string, groupId?: string): Promise<Schedule> {
+    return this.#setPaused(id, true, groupId);
   }
 
   /** Missed ticks then follow the waiting policy. Throws `ScheduleNotFoundError`. */
-  async resume(id: string): Promise<Schedule> {
-    return this.#setPaused(id, false);
+  async resume(id: string, groupId?: string): Promise<Schedule> {
+    return this.#setPaused(id, false, groupId);
   }
 
   /** Pauses every schedule of the group; returns how many changed. */
@@ -180,8 +181,8 @@ export class ScheduleStore {
    * Deletes the schedule. Tasks already materialised stay (they are tasks);
    * its tick rows stay too, so a tick can never be materialised twice.
    */
-  async unschedule(id: string): Promise<void> {
-    const { rows } = await this.#pool.query(this.#sql.delete, [id]);
+  async unschedule(id: string, groupId?: string): Promise<void> {
+    const { rows } = await this.#pool.query(this.#sql.delete, [id, groupId ?? null]);
     if (rows.length === 0) throw new ScheduleNotFoundError(id);
   }
 
@@ -361,11 +362,30 @@ export class ScheduleStore {
     return rows.map((r) => ({ dueAt: r.due_at, taskId: r.task_id, firedAt: r.fired_at }));
   }
 
-  async #setPaused(id: string, paused: boolean): Promise<Schedule> {
-    const { rows } = await this.#pool.query<ScheduleRow>(this.#sql.setPaused, [id, paused]);
+  async #setPaused(id: string, paused: boolean, groupId?: string): Promise<Schedule> {
+    const { rows } = await this.#pool.query<ScheduleRow>(this.#sql.setPaused, [
+      id,
+      paused,
+      groupId ?? null,
+    ]);
     if (!rows[0]) throw new ScheduleNotFoundError(id);
     return toSchedule(rows[0]);
   }
+}
+
+/**
+ * A schedule found under the id asked for, if it is `groupId`'s: ids are
+ * unique across groups, and another group's schedule is not this one.
+ */
+function sameGroup(schedule: Schedule, groupId: string): Schedule {
+  if (schedule.groupId !== groupId) {
+    throw new InvalidArgumentError(
+      'id',
+      `is taken by a schedule of another group (schedule ids are unique across groups)`,
+      schedule.id,
+    );
+  }
+  return schedule;
 }
 
 /** The schedule store of an open store, with the runtime's calendar (cron). */
