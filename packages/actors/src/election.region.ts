@@ -226,11 +226,16 @@ export const electionRegion = watchdogSetup.createStateConfig({
         actions: stepDown('lease_deadline'),
       },
       on: {
-        'ELECTION.DEADLINE': {
-          guard: 'pastDeadline',
-          target: 'standby',
-          actions: stepDown('lease_deadline'),
-        },
+        // A timer may fire a little before the deadline on the election's clock
+        // (Node truncates a fractional delay): then it is set again, never dropped.
+        'ELECTION.DEADLINE': [
+          {
+            guard: 'pastDeadline',
+            target: 'standby',
+            actions: stepDown('lease_deadline'),
+          },
+          { actions: ['cancelDeadline', 'scheduleDeadline'] },
+        ],
         'ELECTION.RENEWED': [
           {
             guard: 'pastDeadline',

@@ -349,7 +349,9 @@ export const watchdogSetup = setup({
       { type: 'ELECTION.DEADLINE' },
       {
         id: DEADLINE_ID,
-        delay: ({ context }) => Math.max(0, (context.election.deadline ?? 0) - context.clock.now()),
+        // Rounded up: a timer set for a fraction of a millisecond fires early.
+        delay: ({ context }) =>
+          Math.max(0, Math.ceil((context.election.deadline ?? 0) - context.clock.now())),
       },
     ),
     cancelDeadline: cancel(DEADLINE_ID),

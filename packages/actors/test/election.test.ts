@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { summarizeWatchdog, type WatchdogInput } from '../src/index.js';
-import { bareWatchdog, FakeTokenTable } from './fakes.js';
+import { createActor, SimulatedClock } from 'xstate';
+import {
+  summarizeWatchdog,
+  watchdogMachine,
+  type MemberRecord,
+  type WatchdogInput,
+} from '../src/index.js';
+import { bareWatchdog, FakeBus, FakeHeartbeat, FakeTokenTable, flush, subjects } from './fakes.js';
 import { electionGroup, writesBy } from './election.harness.js';
 
 // Defaults of these tests: lease 5000 ms, heartbeat 1000 ms, so a step-down
@@ -301,5 +307,69 @@ describe('election', () => {
         election: { leaseMs: 3000, heartbeatMs: 1000, stepDownMarginMs: 2500 },
       }),
     ).toMatch(/stepDownMarginMs/);
+  });
+});
+
+describe('the step-down timer', () => {
+  /** A database that answers no heartbeat write or member read any more (a partition). */
+  class SilentHeartbeat extends FakeHeartbeat {
+    override beat(): Promise<void> {
+      return new Promise(() => undefined);
+    }
+    override members(): Promise<MemberRecord[]> {
+      return new Promise(() => undefined);
+    }
+  }
+
+  it('fired a fraction of a millisecond early (Node truncates the delay), is set again: the step-down is on time', async () => {
+    const sim = new SimulatedClock();
+    sim.set(0.3);
+    // Node's setTimeout truncates a fractional delay, so a timer may fire up to
+    // a millisecond before the deadline on the election's clock.
+    const timers = {
+      setTimeout: (fn: (...args: unknown[]) => void, ms: number) =>
+        sim.setTimeout(fn, Math.trunc(ms)),
+      clearTimeout: (id: unknown) => sim.clearTimeout(id as never),
+    };
+    const table = new FakeTokenTable();
+    const port = table.connect('n1');
+    port.replyDelay = (method) => (method === 'acquire' ? 1 : 0); // a fractional deadline
+    const actor = createActor(watchdogMachine, {
+      clock: timers,
+      input: {
+        nodeId: 'n1',
+        heartbeat: new SilentHeartbeat(),
+        bus: new FakeBus(),
+        subjects,
+        clock: { now: () => sim.now() },
+        leadership: port,
+        heartbeatIntervalMs: 100,
+        livenessCheckIntervalMs: 500,
+        election: { leaseMs: 500, heartbeatMs: 100, jitterMs: 0, random: () => 0 },
+      },
+    });
+    actor.start();
+    const step = async (ms: number) => {
+      sim.increment(ms);
+      table.advance(ms);
+      await flush();
+    };
+    for (let i = 0; i < 6; i++) await step(0.5);
+    const election = () => actor.getSnapshot().context.election;
+    expect(election().role).toBe('bearer');
+    const deadline = election().deadline!;
+    expect(Number.isInteger(deadline)).toBe(false);
+    port.hang.add('renew');
+    let stepDownAt: number | undefined;
+    while (sim.now() < 700 && stepDownAt === undefined) {
+      await step(0.5);
+      if (election().role !== 'bearer') stepDownAt = sim.now();
+    }
+    const databaseLeaseEnd = table.grants[0]!.at + 500;
+    expect(stepDownAt).toBeGreaterThanOrEqual(deadline);
+    expect(stepDownAt! - deadline).toBeLessThanOrEqual(2);
+    expect(stepDownAt!).toBeLessThan(databaseLeaseEnd - 40);
+    expect(election().lastStepDown).toMatchObject({ reason: 'lease_deadline' });
+    actor.stop();
   });
 });
