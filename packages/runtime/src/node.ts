@@ -6,8 +6,12 @@
 import { createActor, type Actor, type ActorRef, type SnapshotFrom } from 'xstate';
 import pkg from '../package.json' with { type: 'json' };
 import {
+  summarizeWatchdog,
+  summarizeWorker,
   supervisorMachine,
   type SupervisorOutput,
+  type WatchdogContext,
+  type WorkerContext,
   type WorkerEvent,
   type workerMachine,
 } from '@baton/actors';
@@ -38,6 +42,8 @@ import {
   type BatonMetrics,
   type HttpServerHandle,
   type Logger,
+  type MemberState,
+  type NodeSample,
 } from './observability/index.js';
 import { pgPoolConfig } from './pg-config.js';
 import { retryDelayMs } from './schedule/policies.js';
@@ -351,6 +357,7 @@ export class BatonNode implements AsyncDisposable {
       },
     });
     this.#supervisor = supervisor;
+    this.metrics.setNodeSampler(() => this.#sample());
     supervisor.subscribe({
       complete: () =>
         void this.#ended(supervisor.getSnapshot().output ?? { status: 'stopped', reason: null }),
@@ -425,6 +432,25 @@ export class BatonNode implements AsyncDisposable {
     this.#subscriptions.push(await bus.subscribe(s.status, answer));
     this.#subscriptions.push(await bus.subscribe(s.statusOf(config.nodeId), answer));
     this.#intake = await startStreamIntake(bus, config, submitDeps, this.logger);
+  }
+
+  /** What /metrics shows of the worker's pool and the watchdog's member view, read at scrape time. */
+  #sample(): NodeSample | undefined {
+    const children = this.#supervisor?.getSnapshot().children;
+    if (!children) return undefined;
+    const context = <C>(id: 'worker' | 'watchdog') =>
+      (children[id]?.getSnapshot() as { context?: C } | undefined)?.context;
+    const worker = context<WorkerContext>('worker');
+    const watchdog = context<WatchdogContext>('watchdog');
+    const members: Partial<Record<MemberState, number>> = {};
+    for (const m of watchdog ? summarizeWatchdog(watchdog).members : []) {
+      members[m.status] = (members[m.status] ?? 0) + 1;
+    }
+    return {
+      poolActive: worker ? summarizeWorker(worker).inFlight : 0,
+      poolCapacity: worker ? worker.config.concurrency : this.config.worker.concurrency,
+      members,
+    };
   }
 
   /**

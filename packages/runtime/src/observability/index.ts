@@ -14,6 +14,8 @@ export {
   type MemberState,
   type MetricsOptions,
   type NodeInfo,
+  type NodeSample,
+  type NodeSampler,
   type StaleWriteKind,
   type TaskOutcome,
 } from './metrics.js';

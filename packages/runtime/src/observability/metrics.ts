@@ -33,6 +33,15 @@ export type StaleWriteKind = 'attempt' | 'term';
 /** A member's state in the watchdog's view of the group. */
 export type MemberState = 'alive' | 'suspect' | 'gone';
 
+/** The node's state the scrape-time gauges show. */
+export interface NodeSample {
+  readonly poolActive: number;
+  readonly poolCapacity: number;
+  readonly members: Readonly<Partial<Record<MemberState, number>>>;
+}
+
+export type NodeSampler = () => NodeSample | undefined;
+
 /** The constant labels of `baton_node_info`. */
 export interface NodeInfo {
   readonly node: string;
@@ -125,6 +134,12 @@ export interface BatonMetrics {
   recordStaleWrite(kind: StaleWriteKind): void;
   /** Sets `baton_group_members`; a state missing from `counts` is set to 0. */
   setMembers(counts: Readonly<Partial<Record<MemberState, number>>>): void;
+  /**
+   * Installs what `baton_worker_pool_active`, `baton_worker_pool_capacity`
+   * and `baton_group_members` read at scrape time: the node's own state
+   * (undefined, or a sampler returning undefined: the gauges keep their values).
+   */
+  setNodeSampler(sampler: NodeSampler | undefined): void;
   /** Sets `baton_leader{group}` (1 when this node bears the token) and its term. */
   setLeader(group: string, isTokenBearer: boolean, term: number): void;
   /** Replaces the labels of `baton_node_info` (value 1). */
@@ -173,6 +188,24 @@ export function createMetrics(options: MetricsOptions = {}): BatonMetrics {
     new Counter<L>({ name, help, labelNames, registers });
   const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
     new Gauge<L>({ name, help, labelNames, registers });
+  // The node's own state, read at scrape time (see setNodeSampler).
+  let sampleNode: NodeSampler | undefined;
+  const sampled = <L extends string>(
+    name: string,
+    help: string,
+    labelNames: readonly L[],
+    read: (gauge: Gauge<L>, sample: NodeSample) => void,
+  ) =>
+    new Gauge<L>({
+      name,
+      help,
+      labelNames,
+      registers,
+      collect() {
+        const sample = sampleNode?.();
+        if (sample) read(this, sample);
+      },
+    });
 
   const taskCountFailures = new Counter({
     name: 'baton_task_counts_failures_total',
@@ -210,6 +243,7 @@ export function createMetrics(options: MetricsOptions = {}): BatonMetrics {
     | 'recordOutcomes'
     | 'recordStaleWrite'
     | 'setMembers'
+    | 'setNodeSampler'
     | 'setLeader'
     | 'setNodeInfo'
     | 'setTaskCountsSource'
@@ -256,16 +290,25 @@ export function createMetrics(options: MetricsOptions = {}): BatonMetrics {
     ),
     taskCountFailures,
     tasks,
-    workerPoolActive: gauge('baton_worker_pool_active', 'Handlers running on this node now.', []),
-    workerPoolCapacity: gauge(
+    workerPoolActive: sampled(
+      'baton_worker_pool_active',
+      'Handlers running on this node now.',
+      [],
+      (g, s) => g.set(s.poolActive),
+    ),
+    workerPoolCapacity: sampled(
       'baton_worker_pool_capacity',
       'Handlers this node may run at once (its concurrency limit).',
       [],
+      (g, s) => g.set(s.poolCapacity),
     ),
-    groupMembers: gauge(
+    groupMembers: sampled(
       'baton_group_members',
       "Members of the group in this node's view, by state.",
       ['state'],
+      (g, s) => {
+        for (const state of MEMBER_STATES) g.set({ state }, s.members[state] ?? 0);
+      },
     ),
     leader: gauge(
       'baton_leader',
@@ -333,6 +376,9 @@ export function createMetrics(options: MetricsOptions = {}): BatonMetrics {
     },
     recordStaleWrite(kind) {
       metrics.staleWritesRejected.inc({ kind });
+    },
+    setNodeSampler(sampler) {
+      sampleNode = sampler;
     },
     setMembers(counts) {
       for (const state of MEMBER_STATES) metrics.groupMembers.set({ state }, counts[state] ?? 0);

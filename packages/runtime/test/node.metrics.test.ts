@@ -1,0 +1,44 @@
+import { useTestDatabase } from '@baton/testkit';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createNode, type BatonNode } from '../src/index.js';
+
+const db = useTestDatabase();
+let node: BatonNode;
+let release!: () => void;
+const gate = new Promise<void>((resolve) => (release = resolve));
+
+beforeAll(async () => {
+  node = createNode({
+    groupId: `m${Math.random().toString(36).slice(2, 8)}`,
+    nodeId: 'm1',
+    database: { url: db.url, poolSize: 4 },
+    worker: { concurrency: 7, pollIntervalMs: 50 },
+    http: { port: 0 },
+    logLevel: 'silent',
+  });
+  node.handle('slow', () => gate);
+  await node.start();
+});
+
+afterAll(async () => {
+  release();
+  await node?.shutdown(1000);
+});
+
+/** The value of the sample named `name` (with its labels) in /metrics. */
+async function metric(name: string): Promise<number | undefined> {
+  const text = await (await fetch(`${node.httpUrl!}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? undefined : Number(line.split(' ').at(-1));
+}
+
+it("/metrics shows the worker's pool and the group's members as the node sees them now", async () => {
+  expect(await metric('baton_worker_pool_capacity')).toBe(7);
+  await expect.poll(() => metric('baton_group_members{state="alive"}')).toBe(1);
+  const { id } = await node.client.enqueue({ type: 'slow' });
+  await expect.poll(async () => (await node.client.get(id))?.status).toBe('running');
+  await expect.poll(() => metric('baton_worker_pool_active')).toBe(1);
+  release();
+  await expect.poll(async () => (await node.client.get(id))?.status).toBe('completed');
+  await expect.poll(() => metric('baton_worker_pool_active')).toBe(0);
+});
