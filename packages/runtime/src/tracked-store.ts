@@ -178,7 +178,9 @@ export class TrackedStore implements StorePort {
 
   async extendLease(ref: AttemptRef, leaseMs: number): Promise<LeaseOutcome> {
     const outcome = await this.#inner.extendLease(ref, leaseMs);
-    if (!outcome.ok) this.#metrics.recordStaleWrite('attempt');
+    // A renewed lease is the loop at work: a long handler is not a stalled worker.
+    if (outcome.ok) this.#loop.progress();
+    else this.#metrics.recordStaleWrite('attempt');
     return outcome;
   }
 

@@ -90,3 +90,31 @@ it('publishes a release under the status each task was left in, and nothing for 
   ]);
   expect(t.inFlight).toBe(0);
 });
+
+it('a renewed lease is progress: a node running a long handler is not reported stalled', async () => {
+  let now = 0;
+  const loop = new LoopMonitor({ stallThresholdMs: 1000, now: () => now });
+  const t = new TrackedStore(store.tasks, () => undefined, createMetrics(), loop, {
+    retryDelayMs: async () => undefined,
+    deadLettered: async () => undefined,
+  });
+  await store.tasks.enqueueMany([{ type: 'long', payload: {} }]);
+  const [run] = await t.claim({
+    owner: 'n1',
+    types: ['long'],
+    limit: 1,
+    leaseMs: 30_000,
+    start: true,
+  });
+  // Every slot busy with that handler: the next claims find nothing.
+  now = 900;
+  await t.claim({ owner: 'n1', types: ['long'], limit: 1, leaseMs: 30_000, start: true });
+  expect(loop.check().ok).toBe(true);
+  now = 1500;
+  await t.claim({ owner: 'n1', types: ['long'], limit: 1, leaseMs: 30_000, start: true });
+  expect(loop.check().ok).toBe(false); // no lease renewed: stalled
+  expect(await t.extendLease(run!, 30_000)).toMatchObject({ ok: true });
+  expect(loop.check()).toMatchObject({ ok: true, lastProgressAgoMs: 0 });
+  now = 2400;
+  expect(loop.check().ok).toBe(true);
+});
