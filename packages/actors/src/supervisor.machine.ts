@@ -32,12 +32,11 @@ const isChild = (id: unknown): id is ChildName => CHILDREN.includes(id as ChildN
 function workerLoad(self: AnyActorRef): { inFlight: number; concurrency: number } {
   const worker = (self.getSnapshot() as { children?: Record<string, AnyActorRef | undefined> })
     .children?.worker;
-  const context = worker?.getSnapshot() as { context?: WorkerContext } | undefined;
-  if (!context?.context) return { inFlight: 0, concurrency: 0 };
-  return {
-    inFlight: context.context.runs.size,
-    concurrency: context.context.config.concurrency,
-  };
+  // A worker that failed to start (its input refused) has no context to read.
+  const context = (worker?.getSnapshot() as { context?: Partial<WorkerContext> } | undefined)
+    ?.context;
+  if (!context?.runs || !context.config) return { inFlight: 0, concurrency: 0 };
+  return { inFlight: context.runs.size, concurrency: context.config.concurrency };
 }
 
 /** Whether the watchdog child says this node bears `term` on its local deadline (read synchronously). */

@@ -128,9 +128,19 @@ function int(option: string, value: unknown, min: number, max = Number.MAX_SAFE_
   return value;
 }
 
+/** The longest duration a timer takes (setTimeout's limit, about 24.8 days): the actors refuse more. */
+const MAX_MS = 2_147_483_647;
+
+/** A duration in milliseconds: an integer from `min` up to what a timer takes. */
+const ms = (option: string, value: unknown, min: number) => int(option, value, min, MAX_MS);
+
 function seconds(option: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new ConfigError(option, 'must be a positive number of seconds', value);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0.001 || value * 1000 > MAX_MS) {
+    throw new ConfigError(
+      option,
+      `must be a number of seconds from 0.001 to ${MAX_MS / 1000}`,
+      value,
+    );
   }
   return Math.round(value * 1000);
 }
@@ -252,9 +262,9 @@ export function compileConfig(options: NodeOptions): CompiledConfig {
   const worker = Object.freeze({
     concurrency: int('worker.concurrency', w.concurrency ?? 32, 1, 10_000),
     queue,
-    pollIntervalMs: int('worker.pollIntervalMs', w.pollIntervalMs ?? 1000, 10),
-    leaseMs: int('worker.leaseMs', w.leaseMs ?? 30_000, 100),
-    timeoutMs: int('worker.timeoutMs', w.timeoutMs ?? 300_000, 1),
+    pollIntervalMs: ms('worker.pollIntervalMs', w.pollIntervalMs ?? 1000, 10),
+    leaseMs: ms('worker.leaseMs', w.leaseMs ?? 30_000, 100),
+    timeoutMs: ms('worker.timeoutMs', w.timeoutMs ?? 300_000, 1),
     completionFlushMs: int('worker.completionFlushMs', w.completionFlushMs ?? 2, 0, 1000),
   });
   let http: CompiledConfig['http'] = { host: '127.0.0.1', port: 0 };
@@ -278,11 +288,11 @@ export function compileConfig(options: NodeOptions): CompiledConfig {
     heartbeatMs,
     livenessMs,
     worker,
-    shutdownGraceMs: int('shutdownGraceMs', options.shutdownGraceMs ?? 10_000, 0),
+    shutdownGraceMs: ms('shutdownGraceMs', options.shutdownGraceMs ?? 10_000, 0),
     http,
     logLevel,
     maxPayloadBytes: int('maxPayloadBytes', options.maxPayloadBytes ?? 256 * 1024, 1),
-    rescueIntervalMs: int('rescueIntervalMs', options.rescueIntervalMs ?? 1000, 10),
-    scheduleTickMs: int('scheduleTickMs', options.scheduleTickMs ?? 50, 5),
+    rescueIntervalMs: ms('rescueIntervalMs', options.rescueIntervalMs ?? 1000, 10),
+    scheduleTickMs: ms('scheduleTickMs', options.scheduleTickMs ?? 50, 5),
   });
 }

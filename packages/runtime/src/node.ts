@@ -438,10 +438,13 @@ export class BatonNode implements AsyncDisposable {
   #sample(): NodeSample | undefined {
     const children = this.#supervisor?.getSnapshot().children;
     if (!children) return undefined;
-    const context = <C>(id: 'worker' | 'watchdog') =>
-      (children[id]?.getSnapshot() as { context?: C } | undefined)?.context;
-    const worker = context<WorkerContext>('worker');
-    const watchdog = context<WatchdogContext>('watchdog');
+    // A child that failed to start has no context (or only part of one) to read.
+    const context = <C>(id: 'worker' | 'watchdog', field: keyof C) => {
+      const c = (children[id]?.getSnapshot() as { context?: C } | undefined)?.context;
+      return c?.[field] === undefined ? undefined : c;
+    };
+    const worker = context<WorkerContext>('worker', 'runs');
+    const watchdog = context<WatchdogContext>('watchdog', 'members');
     const members: Partial<Record<MemberState, number>> = {};
     for (const m of watchdog ? summarizeWatchdog(watchdog).members : []) {
       members[m.status] = (members[m.status] ?? 0) + 1;
