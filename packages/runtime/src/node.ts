@@ -202,10 +202,29 @@ export class BatonNode implements AsyncDisposable {
     try {
       await this.#open();
     } catch (error) {
+      await this.#stopActors();
       this.#lifecycle = 'failed';
       await this.#close();
       throw error;
     }
+  }
+
+  /**
+   * After a failed start: the actors, if they were started, shut down as in a
+   * drain (the watchdog gives the token back, the node says it leaves), within
+   * the grace period, then are stopped whatever their state.
+   */
+  async #stopActors(): Promise<void> {
+    const supervisor = this.#supervisor;
+    if (!supervisor || supervisor.getSnapshot().status !== 'active') return;
+    supervisor.send({ type: 'SHUTDOWN', graceMs: 0 });
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.config.shutdownGraceMs + 5000);
+    });
+    await Promise.race([this.#exit, limit]);
+    clearTimeout(timer);
+    supervisor.stop();
   }
 
   async #open(): Promise<void> {
