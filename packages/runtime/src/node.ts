@@ -87,6 +87,9 @@ export class BatonNode implements AsyncDisposable {
   readonly #loop: LoopMonitor;
   readonly #startedAt = Date.now();
   readonly #exit: Promise<NodeExit>;
+  /** The start under way, if any; a shutdown meanwhile sets `#stopRequested`. */
+  #starting: Promise<void> | undefined;
+  #stopRequested = false;
   #resolveExit!: (exit: NodeExit) => void;
   #shutdown: Promise<NodeExit> | undefined;
   #subjects: GroupSubjects;
@@ -199,14 +202,20 @@ export class BatonNode implements AsyncDisposable {
     if (this.#lifecycle !== 'created')
       throw new Error(`cannot start a node that is ${this.#lifecycle}`);
     this.#lifecycle = 'starting';
+    this.#starting = this.#open();
     try {
-      await this.#open();
+      await this.#starting;
     } catch (error) {
       await this.#stopActors();
-      this.#lifecycle = 'failed';
+      this.#lifecycle = this.#stopRequested ? 'stopped' : 'failed';
       await this.#close();
       throw error;
     }
+  }
+
+  /** A shutdown came while the node was starting: the start unwinds at its next step. */
+  #unlessStopped(): void {
+    if (this.#stopRequested) throw new Error('the node was shut down while it was starting');
   }
 
   /**
@@ -238,8 +247,10 @@ export class BatonNode implements AsyncDisposable {
     const pool = store.pool;
     pool.on('error', (error) => logger.warn({ err: error }, 'idle database connection failed'));
     await store.migrate();
+    this.#unlessStopped();
     const bus = await openBus(config, pool);
     this.#bus = bus;
+    this.#unlessStopped();
     bus.onEvent((e) => {
       if (e.type === 'reconnected') this.metrics.busReconnects.inc();
       if (e.type !== 'handler-error')
@@ -384,7 +395,9 @@ export class BatonNode implements AsyncDisposable {
     });
     supervisor.start();
     await this.#serve(bus, store);
+    this.#unlessStopped();
     await this.#whenRunning(supervisor);
+    this.#unlessStopped();
     if (config.http) {
       this.#http = await startHttpServer({
         host: config.http.host,
@@ -403,6 +416,7 @@ export class BatonNode implements AsyncDisposable {
         },
       });
     }
+    this.#unlessStopped();
     this.#lifecycle = 'running';
     logger.info(
       {
@@ -554,8 +568,25 @@ export class BatonNode implements AsyncDisposable {
   }
 
   async #drain(graceMs: number): Promise<NodeExit> {
-    if (this.#lifecycle === 'running' || this.#lifecycle === 'starting')
-      this.#lifecycle = 'draining';
+    if (this.#lifecycle === 'starting') {
+      // The start unwinds at its next step (it may wait on a server that is
+      // down): give it the grace period, then close what it opened anyway.
+      this.#stopRequested = true;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        this.#starting?.catch(() => undefined),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
+      ]);
+      clearTimeout(timer);
+      // (Read through the getter: the await may have changed it.)
+      if (this.lifecycle !== 'running') {
+        await this.#stopActors();
+        this.#lifecycle = 'stopped';
+        await this.#close();
+        return { status: 'stopped', reason: null };
+      }
+    }
+    if (this.#lifecycle === 'running') this.#lifecycle = 'draining';
     // The supervisor resigns the token first (a standby takes it at once),
     // then drains the worker; meanwhile the node stops taking submissions.
     const supervisor = this.#supervisor;

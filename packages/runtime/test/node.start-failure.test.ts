@@ -40,3 +40,35 @@ it('a start that fails after the actors started stops them (the token given back
   const beats = await pool.query('select 1 from baton.health_check where group_id = $1', [group]);
   expect(beats.rowCount).toBe(0);
 });
+
+it('a shutdown while the node is starting stops it there: the start unwinds, the exit is stopped', async () => {
+  const group = `s${Math.random().toString(36).slice(2, 8)}`;
+  // Hold the migration lock: the start waits in its first step.
+  const blocker = await db.pool({ max: 1 }).connect();
+  await blocker.query('begin');
+  await blocker.query('select pg_advisory_xact_lock(hashtext($1))', ['baton.migrate:baton']);
+  const node = createNode({
+    groupId: group,
+    nodeId: 's1',
+    database: { url: db.url, poolSize: 3 },
+    http: false,
+    logLevel: 'silent',
+  });
+  const started = node.start();
+  started.catch(() => undefined);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  expect(node.lifecycle).toBe('starting');
+  const exit = node.shutdown(100);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  await blocker.query('commit'); // the start's next step sees the shutdown
+  blocker.release();
+  await expect(started).rejects.toThrow(/shut down while it was starting/);
+  expect(await exit).toEqual({ status: 'stopped', reason: null });
+  expect(node.lifecycle).toBe('stopped');
+  // It never went on to run: no heartbeat, no token.
+  const pool = db.pool({ max: 1 });
+  const beats = await pool.query('select 1 from baton.health_check where group_id = $1', [group]);
+  expect(beats.rowCount).toBe(0);
+  const token = await pool.query('select 1 from baton.token_holder where group_id = $1', [group]);
+  expect(token.rowCount).toBe(0);
+});

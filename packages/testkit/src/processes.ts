@@ -69,9 +69,14 @@ export class NodeProcess {
 
   /** Starts a node process and waits until it reports ready. */
   static async start(name: string, env: Record<string, string>): Promise<NodeProcess> {
-    const p = new NodeProcess(name, env);
+    const p = NodeProcess.spawn(name, env);
     await p.ready;
     return p;
+  }
+
+  /** Starts a node process without waiting for it (`ready` tells when it is). */
+  static spawn(name: string, env: Record<string, string>): NodeProcess {
+    return new NodeProcess(name, env);
   }
 
   get pid(): number {

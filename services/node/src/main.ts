@@ -3,7 +3,7 @@
  * SIGTERM/SIGINT drain the node (exit 0); a second signal exits at once (1);
  * a node that fails exits 1.
  */
-import { createNode } from '@baton/runtime';
+import { createNode, type NodeExit } from '@baton/runtime';
 import { EnvError, optionsFromEnv, unknownVariables } from './env.js';
 import { loadHandlerModules } from './handler-modules.js';
 
@@ -24,6 +24,9 @@ async function main(): Promise<number> {
   }
   await loadHandlerModules(node, parsed.handlerModules, process.cwd());
   let signals = 0;
+  let stopping!: (exit: Promise<NodeExit>) => void;
+  // Resolved with the shutdown's promise: settles when the shutdown is done.
+  const stopped = new Promise<NodeExit>((resolve) => (stopping = resolve));
   const stop = (signal: NodeJS.Signals) => {
     signals++;
     if (signals > 1) {
@@ -31,11 +34,29 @@ async function main(): Promise<number> {
       process.exit(1);
     }
     node.logger.info({ signal, graceMs: node.config.shutdownGraceMs }, 'draining');
-    void node.shutdown();
+    stopping(node.shutdown());
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  await node.start();
+  // A signal during the start (which may wait on a server that is down) stops
+  // the node there: the shutdown's outcome is the exit code, not the start's.
+  const starting = node.start();
+  starting.catch(() => undefined);
+  const first = await Promise.race([
+    starting.then(
+      () => 'started' as const,
+      (error: unknown) => {
+        if (signals > 0) return 'stopping' as const; // refused by the shutdown under way
+        throw error;
+      },
+    ),
+    stopped.then(() => 'stopping' as const),
+  ]);
+  if (first === 'stopping') {
+    const exit = await stopped;
+    node.logger.info({ status: exit.status, reason: exit.reason }, 'node exited');
+    return exit.status === 'stopped' ? 0 : 1;
+  }
   process.send?.({ type: 'baton.ready', nodeId: node.id, http: node.httpUrl });
   const exit = await node.exited;
   await node.shutdown();

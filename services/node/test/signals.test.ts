@@ -1,0 +1,32 @@
+import { createServer } from 'node:net';
+import { NodeProcess, useTestDatabase } from '@baton/testkit';
+import { afterAll, expect, it } from 'vitest';
+import { nodeEnv } from './cluster.js';
+
+const db = useTestDatabase();
+afterAll(() => NodeProcess.killAll());
+
+/** A loopback port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+it('SIGTERM while the node waits at start for a NATS server that is down: it exits 0 within the grace', async () => {
+  const natsUrl = `nats://127.0.0.1:${await closedPort()}`;
+  const group = `sig${Math.random().toString(36).slice(2, 8)}`;
+  const node = NodeProcess.spawn(
+    'sig1',
+    nodeEnv({ db, natsUrl, group, env: { BATON_SHUTDOWN_GRACE_MS: '1000' } }, 'sig1'),
+  );
+  await new Promise((resolve) => setTimeout(resolve, 2000)); // still connecting
+  expect(node.running).toBe(true);
+  const t0 = Date.now();
+  node.signal('SIGTERM');
+  const exit = await node.exited;
+  expect(exit).toEqual({ code: 0, signal: null });
+  expect(Date.now() - t0).toBeLessThan(1000 + 2500);
+}, 30_000);
