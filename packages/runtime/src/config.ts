@@ -135,7 +135,12 @@ const MAX_MS = 2_147_483_647;
 const ms = (option: string, value: unknown, min: number) => int(option, value, min, MAX_MS);
 
 function seconds(option: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0.001 || value * 1000 > MAX_MS) {
+  if (
+    typeof value !== 'number' ||
+    !Number.isFinite(value) ||
+    value < 0.001 ||
+    value * 1000 > MAX_MS
+  ) {
     throw new ConfigError(
       option,
       `must be a number of seconds from 0.001 to ${MAX_MS / 1000}`,
@@ -167,11 +172,20 @@ function compileDatabase(
   if (!db.url && !db.host)
     throw new ConfigError(option, 'give url, or host (with port, user, database)');
   if (db.url) {
+    let u: URL;
     try {
-      const u = new URL(db.url);
+      u = new URL(db.url);
       if (!/^postgres(ql)?:$/.test(u.protocol)) throw new Error('protocol');
     } catch {
       throw new ConfigError(`${option}.url`, 'must be a postgres:// URL', db.url);
+    }
+    // pg lets the URL's TLS parameters win over the ssl option: one place only.
+    const inUrl = [...u.searchParams.keys()].filter((k) => k.startsWith('ssl'));
+    if (db.ssl !== undefined && inUrl.length > 0) {
+      throw new ConfigError(
+        `${option}.ssl`,
+        `conflicts with ${inUrl.join(', ')} in ${option}.url (the URL's would win): give TLS in one place`,
+      );
     }
   }
   if (db.port !== undefined) int(`${option}.port`, db.port, 1, 65535);

@@ -15,6 +15,17 @@ function refused(options: Partial<NodeOptions>): string | undefined {
   }
 }
 
+describe('TLS to PostgreSQL', () => {
+  it('is given in one place: ssl beside an sslmode in the URL is refused (pg would let the URL win)', () => {
+    const url = 'postgres://u@db.example:5432/app?sslmode=disable';
+    expect(refused({ database: { url, ssl: true } })).toBe('database.ssl');
+    expect(refused({ database: { url } })).toBeUndefined();
+    expect(
+      refused({ database: { url: 'postgres://u@db.example/app', ssl: true } }),
+    ).toBeUndefined();
+  });
+});
+
 describe('durations in the node options', () => {
   it('are refused, naming the option, above what a timer takes (the actors would crash on them)', () => {
     expect(refused({ worker: { timeoutMs: 3_000_000_000 } })).toBe('worker.timeoutMs');

@@ -160,6 +160,12 @@ export function optionsFromEnv(env: Env): { options: NodeOptions; handlerModules
     throw new EnvError('BATON_DB_SSL', `must be true, false or no-verify, got "${sslMode}"`);
   }
   const dbTls = tls(env, 'BATON_DB_SSL');
+  if (sslMode === 'false' && dbTls) {
+    throw new EnvError(
+      'BATON_DB_SSL',
+      'is false, but BATON_DB_SSL_*_FILE variables are set: TLS off or on? Unset one',
+    );
+  }
   const ssl =
     sslMode === 'no-verify'
       ? { ...dbTls, rejectUnauthorized: false }

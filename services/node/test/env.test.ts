@@ -39,6 +39,13 @@ describe('the node environment', () => {
     expect(() =>
       optionsFromEnv({ DATABASE_URL: 'postgres://x', BATON_CONCURRENCY: 'lots' }),
     ).toThrow(/BATON_CONCURRENCY/);
+    expect(() =>
+      optionsFromEnv({
+        DATABASE_URL: 'postgres://x',
+        BATON_DB_SSL: 'false',
+        BATON_DB_SSL_CA_FILE: '/ca.pem',
+      }),
+    ).toThrow(/BATON_DB_SSL/);
     expect(() => optionsFromEnv({ DATABASE_URL: 'postgres://x', BATON_DB_SSL: 'maybe' })).toThrow(
       /BATON_DB_SSL/,
     );
