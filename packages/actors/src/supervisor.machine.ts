@@ -426,6 +426,8 @@ export const supervisorMachine = setup({
           guard: 'isChildCrash',
           actions: [
             { type: 'roleLost', params: { reason: 'watchdog_stopped', ifWatchdogCrashed: true } },
+            // Gone: the drain does not wait for it (a LEAVE to it would go unanswered).
+            { type: 'markStopped', params: ({ event }) => event.actorId as ChildName },
             ({ context, event }) =>
               context.logger.error('child crashed while draining', {
                 child: String(event.actorId),

@@ -3,6 +3,7 @@ import { createActor, setup, SimulatedClock, type AnyActorRef } from 'xstate';
 import {
   supervisorMachine,
   type schedulerMachine,
+  type watchdogMachine,
   type SupervisorInput,
   type TaskHandler,
 } from '../src/index.js';
@@ -69,6 +70,21 @@ const crashingScheduler = setup({}).createMachine({
 });
 const withCrashingScheduler = supervisorMachine.provide({
   actors: { scheduler: crashingScheduler as unknown as typeof schedulerMachine },
+});
+
+/** A watchdog stand-in that reports ready, then crashes when a drain asks it to resign. */
+const crashingWatchdog = setup({}).createMachine({
+  entry: ({ self }) => self._parent?.send({ type: 'CHILD.READY', child: 'watchdog' }),
+  on: {
+    RESIGN: {
+      actions: () => {
+        throw new Error('watchdog bug');
+      },
+    },
+  },
+});
+const withCrashingWatchdog = supervisorMachine.provide({
+  actors: { watchdog: crashingWatchdog as unknown as typeof watchdogMachine },
 });
 
 describe('supervisor', () => {
@@ -250,5 +266,21 @@ describe('supervisor', () => {
     expect(states).toEqual(['starting', 'running', 'draining', 'stopped']);
     expect(actor.getSnapshot().output).toEqual({ status: 'stopped', reason: null });
     expect(bus.subscriptions.size).toBe(0);
+  });
+
+  it('a watchdog that crashes during the drain is not waited for: the node stops once the worker has drained', async () => {
+    const gated = new GatedHandler();
+    const { actor, store, advance } = startNode({ t: gated }, {}, withCrashingWatchdog);
+    const [id] = store.add(1);
+    actor.send({ type: 'WAKE' });
+    await flush();
+    actor.send({ type: 'SHUTDOWN', graceMs: 1000 });
+    await flush();
+    expect(actor.getSnapshot().context.children.watchdog).toBe('stopped');
+    gated.succeed(id!);
+    await advance(10);
+    // Stopped now, not after the leave timeout (5 s) spent waiting for a dead watchdog.
+    expect(actor.getSnapshot().value).toBe('stopped');
+    expect(store.status(id!)).toBe('completed');
   });
 });
