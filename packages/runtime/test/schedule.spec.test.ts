@@ -163,6 +163,15 @@ describe('cron calendar (croner, with time zones)', () => {
     ]);
   });
 
+  it('latest (IGNORE catch-up) over a long outage of a per-second cron lands on the last tick', () => {
+    const t = cron('* * * * * *', 'UTC');
+    const from = d('2025-01-01T00:00:00Z');
+    const until = d('2025-01-03T00:00:00.500Z'); // two days: 172,800 ticks missed
+    const { due, passed } = scheduleCalendar.latest(t, from, from, until);
+    expect(due).toEqual(d('2025-01-03T00:00:00Z'));
+    expect(passed).toBeGreaterThanOrEqual(1000); // a lower bound past the catch-up limit
+  });
+
   it('latest (IGNORE catch-up) across a DST change counts the passed ticks exactly', () => {
     const t = cron('0 * * * *', 'Europe/Berlin');
     const from = d('2025-10-25T22:00:00Z');

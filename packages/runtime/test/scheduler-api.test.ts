@@ -94,6 +94,8 @@ describe('scheduler API validation (Ballerina rules, typed errors naming the fie
     for (const interval of [0, -1, -0.5, Number.NaN, Number.POSITIVE_INFINITY]) {
       await expectInvalid(() => api.scheduleJobRecurByFrequency(job, interval), 'interval');
     }
+    // At most 100 years: a longer one would put the next due time past the last date.
+    await expectInvalid(() => api.scheduleJobRecurByFrequency(job, 9e12), 'trigger.intervalMs');
     // Decimals are allowed (Ballerina's 2.5 s), stored in milliseconds.
     const id = await api.scheduleJobRecurByFrequency(job, 2.5);
     expect((await api.getJob(id))!.trigger).toMatchObject({ kind: 'interval', intervalMs: 2500 });

@@ -59,6 +59,9 @@ function optionalDate(field: string, value: unknown): Date | null {
   return value === undefined || value === null ? null : date(field, value);
 }
 
+/** The longest interval of a recurring schedule: 100 years. */
+export const MAX_INTERVAL_MS = 100 * 365.25 * 24 * 3_600_000;
+
 export function int(
   field: string,
   value: unknown,
@@ -129,7 +132,8 @@ export function validateTrigger(
       if (typeof t['intervalMs'] === 'number' && t['intervalMs'] <= 0) {
         throw new InvalidArgumentError('trigger.intervalMs', 'must be positive', t['intervalMs']);
       }
-      const intervalMs = int('trigger.intervalMs', t['intervalMs'], 1);
+      // At most 100 years: a due time must stay a date (JavaScript's end at 275760).
+      const intervalMs = int('trigger.intervalMs', t['intervalMs'], 1, MAX_INTERVAL_MS);
       trigger = { kind, intervalMs, maxCount, startTime, endTime };
     } else {
       const expression = t['expression'];
