@@ -215,6 +215,12 @@ export class TrackedStore implements StorePort {
           ids.map((r) => ({ id: r.id, type: '', attempt: 0 })),
         );
     }
+    // A tick's task dead-lettered by a rescue (its runs kept dying or hanging)
+    // gets its schedule's error policy, as one that failed does.
+    for (const r of rescued) {
+      if (r.status === 'dead_letter')
+        await this.#scheduled.deadLettered(r.id).catch(() => undefined);
+    }
     return rescued;
   }
 

@@ -118,3 +118,32 @@ it('a renewed lease is progress: a node running a long handler is not reported s
   now = 2400;
   expect(loop.check().ok).toBe(true);
 });
+
+it("a task dead-lettered by a rescue gets its schedule's error policy too", async () => {
+  const policies: string[] = [];
+  const t = new TrackedStore(store.tasks, () => undefined, createMetrics(), new LoopMonitor(), {
+    retryDelayMs: async () => undefined,
+    deadLettered: async (taskId) => void policies.push(taskId),
+  });
+  const [spent, again] = await store.tasks.enqueueMany([
+    { type: 'rescued', payload: {}, maxAttempts: 1 },
+    { type: 'rescued', payload: {}, maxAttempts: 3 },
+  ]);
+  // A node claims both and dies: their leases expire.
+  await store.tasks.claim({
+    owner: 'dead',
+    types: ['rescued'],
+    limit: 2,
+    leaseMs: 50,
+    start: true,
+  });
+  await new Promise((resolve) => setTimeout(resolve, 120));
+  const rescued = await t.rescueExpired({ node: 'n1' });
+  expect(rescued).toEqual(
+    expect.arrayContaining([
+      { id: spent!.id, status: 'dead_letter' },
+      { id: again!.id, status: 'retry' },
+    ]),
+  );
+  expect(policies).toEqual([spent!.id]);
+});
