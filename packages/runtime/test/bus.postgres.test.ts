@@ -350,6 +350,30 @@ describe('PostgresBus', () => {
     expect(await backends('bt-nobus-listener')).toEqual([]);
   });
 
+  it('a request whose send waits for a busy pool ends at its timeout, or at close, and never crashes the process', async () => {
+    const applicationName = appName();
+    const shared = db.pool({ max: 2, application_name: `${applicationName}-shared` });
+    const b = await bus({ pool: shared, applicationName });
+    const p = uniquePrefix();
+    await b.subscribe(`${p}.status`, (m) => m.respond(bytes('ok')));
+    // Every connection of the pool the bus sends on is busy for a second.
+    const hold = () =>
+      Promise.all([shared.query('select pg_sleep(1)'), shared.query('select pg_sleep(1)')]);
+    let freed = false;
+    let busy = hold().then(() => (freed = true));
+    const timedOut = await thrown(() => b.request(`${p}.status`, bytes('?'), { timeoutMs: 200 }));
+    expect(timedOut).toMatchObject({ code: 'TIMEOUT' });
+    expect(freed).toBe(false); // it did not wait for a connection past its timeout
+    await busy;
+    // Closed while its send waits: the request rejects (unhandled, it used to end the process).
+    busy = hold().then(() => true);
+    const pending = b.request(`${p}.status`, bytes('?'), { timeoutMs: 10_000 });
+    pending.catch(() => undefined);
+    await sleep(50);
+    await Promise.all([b.close(), busy]);
+    expect(await thrown(() => pending)).toMatchObject({ code: 'CLOSED' });
+  });
+
   it('closes every connection it opened, and leaves a pool it was given open', async () => {
     const applicationName = appName();
     const shared = db.pool({ max: 2, application_name: `${applicationName}-shared` });

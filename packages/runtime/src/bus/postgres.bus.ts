@@ -373,14 +373,21 @@ export class PostgresBus implements Bus {
     return this.#ask(subject, data, this.#inbox.many(options.maxWaitMs, options.expected));
   }
 
-  /** Sends a request whose answers `wait` collects; a failed send cancels the wait. */
+  /**
+   * Sends a request whose answers `wait` collects; a failed send cancels the
+   * wait. The wait's timer runs from the start, so it may end (time out, or
+   * the bus closes) while the send still waits for a connection: that ends
+   * the request then, and its rejection is never left unhandled.
+   */
   async #ask<T>(subject: string, data: Uint8Array, wait: ReplyWait<T>): Promise<T> {
-    try {
-      await this.#send(subject, data, wait.reply);
-    } catch (error) {
+    wait.result.catch(() => undefined);
+    const sent = this.#send(subject, data, wait.reply).catch((error: unknown) => {
       wait.cancel();
       throw error;
-    }
+    });
+    sent.catch(() => undefined);
+    await Promise.race([sent, wait.result]);
+    await sent;
     return wait.result;
   }
 
