@@ -56,7 +56,13 @@ export class PgListener {
   /** Connects and LISTENs to every wanted channel; rejects when that fails. */
   async start(): Promise<void> {
     const client = await this.#open();
-    await this.#serial(() => this.#install(client));
+    try {
+      await this.#serial(() => this.#install(client));
+    } catch (error) {
+      // Not installed: nobody else would end it (LISTEN refused on a standby, say).
+      this.#lostConnection(client);
+      throw error;
+    }
   }
 
   /** LISTENs to `channel` unless it already does; while disconnected, the reconnect will. */
