@@ -1,7 +1,7 @@
 /**
  * A client without a node: connects to PostgreSQL (and NATS when given),
  * applies migrations, and offers the typed client API. For producers that
- * only submit and inspect, and for tools such as the CLI and the demo.
+ * only submit and inspect, and for tools such as the demo.
  */
 import { createScheduleStore, createStore, type Store } from '@baton/store';
 import type { Bus } from './bus/bus.js';

@@ -206,7 +206,7 @@ export function describeError(error: unknown): string {
  * @example
  * const health = createHealthCheck({
  *   nodeId, loop,
- *   database: (signal) => store.ping(signal),
+ *   database: () => store.pool.query('select 1'),
  *   bus: () => bus.status(),
  * });
  * const report = await health();

@@ -112,7 +112,7 @@ function compileRoutes(
  * @throws {HttpListenError} when the port cannot be bound.
  * @example
  * const http = await startHttpServer({
- *   port: 9090, health, ready: () => node.state === 'running', registry: metrics.registry,
+ *   port: 9090, health, ready: () => node.lifecycle === 'running', registry: metrics.registry,
  * });
  * // ...
  * await http.close();

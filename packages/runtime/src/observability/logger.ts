@@ -116,7 +116,8 @@ export interface TaskLogFields {
 
 /**
  * A child logger for one attempt: its lines add `task`, `attempt` and `type`
- * to the parent's `node` and `group`. Handlers get this one in their context.
+ * to the parent's `node` and `group` (for embedders; a handler's `ctx.logger`
+ * is its run's logger: `info(message, fields)`, with `taskId`, `attempt`, `type`).
  */
 export function taskLogger(parent: Logger, task: TaskLogFields): Logger {
   return parent.child({
