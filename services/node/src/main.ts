@@ -1,24 +1,27 @@
 /**
  * The node container's entrypoint: environment -> config -> node; signals.
  * SIGTERM/SIGINT drain the node (exit 0); a second signal exits at once (1);
- * a node that fails exits 1.
+ * a node that fails exits 1; bad configuration exits 2 with one line naming it.
  */
-import { createNode, type NodeExit } from '@baton/runtime';
+import { ConfigError, createNode, type NodeExit } from '@baton/runtime';
 import { EnvError, optionsFromEnv, unknownVariables } from './env.js';
 import { loadHandlerModules } from './handler-modules.js';
 
 async function main(): Promise<number> {
   let parsed;
+  let node;
   try {
     parsed = optionsFromEnv(process.env);
+    node = createNode(parsed.options);
   } catch (error) {
-    if (error instanceof EnvError) {
+    // A bad variable, or a bad value env.ts passed on (a log level, a
+    // concurrency of 0, a malformed DATABASE_URL): one line naming it.
+    if (error instanceof EnvError || error instanceof ConfigError) {
       process.stderr.write(`baton-node: ${error.message}\n`);
       return 2;
     }
     throw error;
   }
-  const node = createNode(parsed.options);
   for (const name of unknownVariables(process.env)) {
     node.logger.warn({ variable: name }, 'unknown BATON_ variable (a typo?)');
   }

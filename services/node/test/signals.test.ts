@@ -30,3 +30,17 @@ it('SIGTERM while the node waits at start for a NATS server that is down: it exi
   expect(exit).toEqual({ code: 0, signal: null });
   expect(Date.now() - t0).toBeLessThan(1000 + 2500);
 }, 30_000);
+
+it('a bad configuration value exits 2 with one line naming it, like a bad environment variable', async () => {
+  for (const [env, named] of [
+    [{ BATON_CONCURRENCY: '0' }, 'worker.concurrency'],
+    [{ BATON_LOG_LEVEL: 'loud' }, 'logLevel'],
+  ] as const) {
+    const node = NodeProcess.spawn('bad', nodeEnv({ db, group: 'bad', env }, 'bad'));
+    expect(await node.exited).toEqual({ code: 2, signal: null });
+    const lines = node.output.filter((l) => l.startsWith('baton-node:'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain(named);
+    expect(node.output.some((l) => /^\s+at /.test(l))).toBe(false); // no stack trace
+  }
+}, 60_000);
