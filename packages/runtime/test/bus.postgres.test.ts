@@ -356,9 +356,9 @@ describe('PostgresBus', () => {
     const b = await bus({ pool: shared, applicationName });
     const p = uniquePrefix();
     await b.subscribe(`${p}.status`, (m) => m.respond(bytes('ok')));
-    // Every connection of the pool the bus sends on is busy for a second.
+    // Every connection of the pool the bus sends on is busy for two seconds.
     const hold = () =>
-      Promise.all([shared.query('select pg_sleep(1)'), shared.query('select pg_sleep(1)')]);
+      Promise.all([shared.query('select pg_sleep(2)'), shared.query('select pg_sleep(2)')]);
     let freed = false;
     let busy = hold().then(() => (freed = true));
     const timedOut = await thrown(() => b.request(`${p}.status`, bytes('?'), { timeoutMs: 200 }));

@@ -28,7 +28,8 @@ it('SIGTERM while the node waits at start for a NATS server that is down: it exi
   node.signal('SIGTERM');
   const exit = await node.exited;
   expect(exit).toEqual({ code: 0, signal: null });
-  expect(Date.now() - t0).toBeLessThan(1000 + 2500);
+  // The grace (1 s), then the entrypoint's exit; before, it never exited on its own.
+  expect(Date.now() - t0).toBeLessThan(10_000);
 }, 30_000);
 
 it('a bad configuration value exits 2 with one line naming it, like a bad environment variable', async () => {
