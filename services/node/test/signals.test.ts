@@ -22,7 +22,21 @@ it('SIGTERM while the node waits at start for a NATS server that is down: it exi
     'sig1',
     nodeEnv({ db, natsUrl, group, env: { BATON_SHUTDOWN_GRACE_MS: '1000' } }, 'sig1'),
   );
-  await new Promise((resolve) => setTimeout(resolve, 2000)); // still connecting
+  // Started (its pool is connected: the signal handlers are in place), still
+  // waiting for NATS; however long loading the modules took on a busy machine.
+  const pool = db.pool({ max: 1 });
+  await expect
+    .poll(
+      async () =>
+        (
+          await pool.query<{ n: number }>(
+            `select count(*)::int as n from pg_stat_activity where application_name = 'baton:sig1'`,
+          )
+        ).rows[0]!.n,
+      { timeout: 20_000, interval: 100 },
+    )
+    .toBeGreaterThan(0);
+  await new Promise((resolve) => setTimeout(resolve, 500));
   expect(node.running).toBe(true);
   const t0 = Date.now();
   node.signal('SIGTERM');
