@@ -86,6 +86,7 @@ export async function claimRound({
 }: ClaimRoundInput): Promise<ClaimRoundOutput> {
   let remaining = plan.limit;
   let asked = 0;
+  /** A call that failed after earlier ones claimed tasks: reported with them. */
   let failed: { error: unknown } | undefined;
   const claimed: MaybeStartedTask[] = [];
   for (const call of plan.calls) {
@@ -113,10 +114,9 @@ export async function claimRound({
     asked += limit;
   }
   const full = failed === undefined && asked > 0 && claimed.length >= asked;
-  const withError = <T extends object>(out: T) => (failed ? { ...out, error: failed.error } : out);
   if (claimed.length === 0) return { tasks: [], full, stale: 0 };
   const started = claimed.filter((t) => t.status === 'running');
-  if (started.length === claimed.length) return withError({ tasks: claimed, full, stale: 0 });
+  if (started.length === claimed.length) return { tasks: claimed, full, stale: 0, ...failed };
   const toStart = claimed.filter((t) => t.status !== 'running');
   let outcomes: readonly BatchOutcome[];
   try {
@@ -125,8 +125,8 @@ export async function claimRound({
     // They cannot run without `running`; give them back uncharged (best effort: else their lease expires).
     await store.release(toStart, config.nodeId).catch(() => 0);
     if (started.length === 0) throw error;
-    return withError({ tasks: started, full, stale: 0 });
+    return { tasks: started, full, stale: 0, ...failed };
   }
   const tasks = [...started, ...toStart.filter((_, i) => outcomes[i]?.ok === true)];
-  return withError({ tasks, full, stale: claimed.length - tasks.length });
+  return { tasks, full, stale: claimed.length - tasks.length, ...failed };
 }

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
-import { unstorableText } from '@baton/store';
+import { MAX_IDEMPOTENCY_KEY_LENGTH, unstorableText } from '@baton/store';
 import type { SubmitHandlerDeps } from './submit.js';
 import type { Bus } from './bus/bus.js';
 import { decodeSubmission } from './bus/codec.js';
@@ -49,25 +49,24 @@ export interface StreamIntake {
 type IntakeDeps = Omit<SubmitHandlerDeps, 'typeOf'>;
 
 /**
- * The idempotency key of a stream message published without `Nats-Msg-Id`:
- * its sequence and its store time, the same on every redelivery. The
- * sequence alone would make a new message look like an old task's
- * duplicate once the stream's sequences start over.
- */
-/** The longest idempotency key the store takes (see validateEnqueue). */
-const MAX_KEY_LENGTH = 255;
-
-/**
  * The idempotency key of a stream message published with `Nats-Msg-Id`: the
  * id itself, or, when the store could not take it (longer than a key may be,
  * or holding text PostgreSQL refuses), a digest of it. JetStream has acked
  * such a message already: refusing its id would lose it.
  */
 export function messageIdKey(msgId: string): string {
-  if (msgId.length <= MAX_KEY_LENGTH && unstorableText(msgId) === undefined) return msgId;
+  if (msgId.length <= MAX_IDEMPOTENCY_KEY_LENGTH && unstorableText(msgId) === undefined) {
+    return msgId;
+  }
   return `js:msgid:sha256:${createHash('sha256').update(msgId).digest('hex')}`;
 }
 
+/**
+ * The idempotency key of a stream message published without `Nats-Msg-Id`:
+ * its sequence and its store time, the same on every redelivery. The
+ * sequence alone would make a new message look like an old task's
+ * duplicate once the stream's sequences start over.
+ */
 export function streamMessageKey(
   stream: string,
   delivery: Pick<StreamDelivery, 'streamSequence' | 'storedAtNanos'>,

@@ -194,11 +194,15 @@ export class TrackedStore implements StorePort {
     const changed = await this.#inner.releaseEach(refs, node);
     const to = new Map(changed.map((r) => [r.id, r.status]));
     // Events only for what the store changed, under the status it left.
-    for (const status of ['pending', 'cancelled'] as const) {
-      const items = refs.filter((r) => to.get(r.id) === status).flatMap((r) => this.#take(r));
-      if (items.length > 0) this.#emit(status, items);
+    const items = { pending: [] as TaskEventItem[], cancelled: [] as TaskEventItem[] };
+    for (const r of refs) {
+      const status = to.get(r.id);
+      if (status) items[status].push(...this.#take(r));
+      else this.forget(r);
     }
-    for (const r of refs) if (!to.has(r.id)) this.forget(r);
+    for (const status of ['pending', 'cancelled'] as const) {
+      if (items[status].length > 0) this.#emit(status, items[status]);
+    }
     return changed.length;
   }
 

@@ -1,6 +1,7 @@
 import { useTestDatabase } from '@baton/testkit';
 import { afterEach, expect, it } from 'vitest';
-import { createNode, type BatonNode } from '../src/index.js';
+import type { BatonNode } from '../src/index.js';
+import { testNode } from './nodes.js';
 
 const db = useTestDatabase();
 
@@ -17,13 +18,7 @@ it("a service's fenced write whose connection dies rejects to the service alone:
   try {
     const caught: Error[] = [];
     let runs = 0;
-    node = createNode({
-      groupId: `c${Math.random().toString(36).slice(2, 8)}`,
-      nodeId: 'c1',
-      database: { url: db.url, poolSize: 4 },
-      logLevel: 'silent',
-      http: false,
-    });
+    node = testNode(db.url, { nodeId: 'c1' });
     node.service('dies', {
       trigger: { interval: 0.05 },
       execute: async (ctx) => {

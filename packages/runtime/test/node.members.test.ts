@@ -1,6 +1,7 @@
 import { useTestDatabase } from '@baton/testkit';
 import { afterEach, expect, it } from 'vitest';
-import { createNode, type BatonNode } from '../src/index.js';
+import type { BatonNode } from '../src/index.js';
+import { testNode } from './nodes.js';
 
 const db = useTestDatabase();
 
@@ -23,13 +24,7 @@ it("deletes a killed node's health_check row once it is silent for 5 minutes, an
        ('killed-recently', $1, (now() at time zone 'utc') - interval '1 minute')`,
     [group],
   );
-  node = createNode({
-    groupId: group,
-    nodeId: 'n1',
-    database: { url: db.url, poolSize: 4 },
-    logLevel: 'silent',
-    http: false,
-  });
+  node = testNode(db.url, { groupId: group, nodeId: 'n1' });
   await node.start();
   const rows = async () =>
     (

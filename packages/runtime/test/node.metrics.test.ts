@@ -1,6 +1,7 @@
 import { useTestDatabase } from '@baton/testkit';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createNode, type BatonNode } from '../src/index.js';
+import type { BatonNode } from '../src/index.js';
+import { testNode } from './nodes.js';
 
 const db = useTestDatabase();
 let node: BatonNode;
@@ -8,13 +9,10 @@ let release!: () => void;
 const gate = new Promise<void>((resolve) => (release = resolve));
 
 beforeAll(async () => {
-  node = createNode({
-    groupId: `m${Math.random().toString(36).slice(2, 8)}`,
+  node = testNode(db.url, {
     nodeId: 'm1',
-    database: { url: db.url, poolSize: 4 },
     worker: { concurrency: 7, pollIntervalMs: 50 },
     http: { port: 0 },
-    logLevel: 'silent',
   });
   node.handle('slow', () => gate);
   await node.start();

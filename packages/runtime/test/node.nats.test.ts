@@ -2,13 +2,8 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { describeNats, useTestDatabase } from '@baton/testkit';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import {
-  createNode,
-  decodeMessage,
-  submitStreamName,
-  type BatonNode,
-  type NodeStatus,
-} from '../src/index.js';
+import { decodeMessage, submitStreamName, type BatonNode, type NodeStatus } from '../src/index.js';
+import { testNode } from './nodes.js';
 
 const db = useTestDatabase();
 
@@ -20,13 +15,10 @@ describeNats('a node on NATS', (natsUrl) => {
 
   /** A node of the group (its handlers are added by the caller). */
   const groupNode = (nodeId: string) =>
-    createNode({
+    testNode(db.url, {
       groupId: group,
       nodeId,
-      database: { url: db.url, poolSize: 4 },
       nats: { servers: natsUrl },
-      logLevel: 'silent',
-      http: false,
       worker: { pollIntervalMs: 5000 },
     });
 

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:net';
 import { useTestDatabase } from '@baton/testkit';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createNode } from '../src/index.js';
+import { testNode } from './nodes.js';
 
 const db = useTestDatabase();
 let taken: Server;
@@ -16,12 +16,10 @@ afterAll(() => new Promise<void>((resolve) => taken.close(() => resolve())));
 
 it('a start that fails after the actors started stops them (the token given back, the node gone), then fails', async () => {
   const group = `f${Math.random().toString(36).slice(2, 8)}`;
-  const node = createNode({
+  const node = testNode(db.url, {
     groupId: group,
     nodeId: 'f1',
-    database: { url: db.url, poolSize: 3 },
     http: { host: '127.0.0.1', port }, // taken: the HTTP server, started last, fails
-    logLevel: 'silent',
     shutdownGraceMs: 1000,
   });
   await expect(node.start()).rejects.toThrow(/EADDRINUSE/);
@@ -47,13 +45,7 @@ it('a shutdown while the node is starting stops it there: the start unwinds, the
   const blocker = await db.pool({ max: 1 }).connect();
   await blocker.query('begin');
   await blocker.query('select pg_advisory_xact_lock(hashtext($1))', ['baton.migrate:baton']);
-  const node = createNode({
-    groupId: group,
-    nodeId: 's1',
-    database: { url: db.url, poolSize: 3 },
-    http: false,
-    logLevel: 'silent',
-  });
+  const node = testNode(db.url, { groupId: group, nodeId: 's1' });
   const started = node.start();
   started.catch(() => undefined);
   await new Promise((resolve) => setTimeout(resolve, 200));

@@ -10,8 +10,9 @@ import { BatonError, createScheduleStore, createStore, InvalidArgumentError } fr
 import { useTestDatabase } from '@baton/testkit';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNode, scheduleCalendar, type BatonNode, type SchedulerApi } from '../src/index.js';
+import { scheduleCalendar, type BatonNode, type SchedulerApi } from '../src/index.js';
 import { schedulerApi } from '../src/schedules.js';
+import { testNode } from './nodes.js';
 
 const db = useTestDatabase();
 const group = `v${Math.random().toString(36).slice(2, 8)}`;
@@ -21,13 +22,7 @@ let pool: pg.Pool;
 
 beforeAll(async () => {
   pool = db.pool({ max: 1 });
-  node = createNode({
-    groupId: group,
-    nodeId: 'v1',
-    database: { url: db.url, poolSize: 3 },
-    logLevel: 'silent',
-    http: false,
-  });
+  node = testNode(db.url, { groupId: group, nodeId: 'v1' });
   await node.start();
   api = node.client.scheduler;
 });

@@ -10,7 +10,7 @@ export {
   type Fence,
 } from './tasks.js';
 export { backoffMs, backoffCeilingMs, DEFAULT_BACKOFF } from './backoff.js';
-export { TYPE_NAME, QUEUE_NAME, ENQUEUE_FIELDS } from './validate.js';
+export { TYPE_NAME, QUEUE_NAME, ENQUEUE_FIELDS, MAX_IDEMPOTENCY_KEY_LENGTH } from './validate.js';
 export { storableJson, strictJson, unstorableText } from './json.js';
 export { quoteSchema } from './schema.js';
 export * from './errors.js';

@@ -34,21 +34,19 @@ export class JsonValueError extends Error {
 /**
  * Serialises `value` for a jsonb column, refusing NUL characters, lone
  * surrogates (in strings and keys) and numbers that are not finite: throws
- * a JsonValueError whose path names where (e.g. `items[2].name`).
+ * a JsonValueError whose path says where, from the root (`.items[2].name`;
+ * empty for the root itself).
  */
 export function strictJson(value: unknown): string | undefined {
   const paths = new WeakMap<object, string>();
   return JSON.stringify(value, function (this: unknown, key: string, v: unknown) {
     const parent = typeof this === 'object' && this !== null ? paths.get(this) : undefined;
+    // The root's holder is JSON.stringify's wrapper, which has no path.
     const path =
-      parent === undefined
-        ? '' // the root (its holder is JSON.stringify's wrapper)
-        : Array.isArray(this)
-          ? `${parent}[${key}]`
-          : `${parent}${parent ? '.' : ''}${key}`;
+      parent === undefined ? '' : Array.isArray(this) ? `${parent}[${key}]` : `${parent}.${key}`;
     if (!Array.isArray(this)) {
       const keyProblem = unstorableText(key);
-      if (keyProblem) throw new JsonValueError(path || key, `a key must not contain ${keyProblem}`);
+      if (keyProblem) throw new JsonValueError(path, `a key must not contain ${keyProblem}`);
     }
     if (typeof v === 'string') {
       const problem = unstorableText(v);

@@ -10,6 +10,8 @@ export const QUEUE_NAME = /^[A-Za-z0-9_-]+$/;
 const INT32_MIN = -2147483648;
 const INT32_MAX = 2147483647;
 const MAX_ATTEMPTS_LIMIT = 1000;
+/** The longest idempotency key. */
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
 
 export const ENQUEUE_FIELDS: ReadonlySet<string> = new Set([
   'type',
@@ -112,10 +114,10 @@ export function validateEnqueue(
   let idempotencyKey: string | null = null;
   if (input.idempotencyKey !== undefined) {
     const k: unknown = input.idempotencyKey;
-    if (typeof k !== 'string' || k.length === 0 || k.length > 255) {
+    if (typeof k !== 'string' || k.length === 0 || k.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
       throw new InvalidArgumentError(
         `${prefix}idempotencyKey`,
-        'must be a string of 1 to 255 characters',
+        `must be a string of 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`,
         k,
       );
     }
@@ -130,9 +132,7 @@ export function validateEnqueue(
     payloadJson = strictJson(input.payload === undefined ? null : input.payload);
   } catch (error) {
     if (error instanceof JsonValueError) {
-      const at =
-        error.path === '' ? '' : error.path.startsWith('[') ? error.path : `.${error.path}`;
-      throw new InvalidArgumentError(`${prefix}payload${at}`, error.problem);
+      throw new InvalidArgumentError(`${prefix}payload${error.path}`, error.problem);
     }
     throw new InvalidArgumentError(
       `${prefix}payload`,
