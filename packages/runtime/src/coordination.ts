@@ -26,7 +26,9 @@ export interface ServiceContext {
   readonly logger: ActorLogger;
   /**
    * Runs leader-only writes in a transaction that holds the term: refused
-   * (`{ ok: false }`) if another node has been granted a newer term.
+   * (`{ ok: false }`) if another node has been granted a newer term, and a
+   * newer term cannot be granted until it ends. It runs at READ COMMITTED;
+   * it does not hold up the lease renewals, however long it takes.
    */
   fenced<T>(work: (tx: PoolClient) => Promise<T>): Promise<FencedOutcome<T>>;
 }

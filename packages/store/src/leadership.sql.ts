@@ -1,3 +1,32 @@
+/** The first key of Baton's advisory locks ('bato'); the second is the group's. */
+const FENCE_CLASS = 0x6261746f;
+
+/**
+ * The advisory lock that orders leader-only transactions against grants, as
+ * literal SQL (a simple-query string may hold several statements, but no
+ * parameters): a fenced transaction holds it shared, a grant exclusively.
+ *
+ * A row lock on the token row would do the same, but it would also block the
+ * bearer's own lease renewals (an UPDATE of that row) for as long as its
+ * fenced work runs; this lock leaves renewals alone. Its second key is a
+ * 32-bit FNV-1a hash of the schema and group: two groups that collide only
+ * wait for each other's grants, which never makes a write unsafe.
+ */
+export function fenceLock(quotedSchema: string, groupId: string) {
+  let h = 0x811c9dc5;
+  for (const ch of `${quotedSchema}\u0000${groupId}`) {
+    h ^= ch.codePointAt(0)!;
+    h = Math.imul(h, 0x01000193);
+  }
+  const key = `${FENCE_CLASS}, ${h | 0}`;
+  return {
+    /** For a grant: waits for every fenced transaction in flight. */
+    exclusive: `select pg_advisory_xact_lock(${key})`,
+    /** For a fenced transaction, before it reads the term. */
+    shared: `select pg_advisory_xact_lock_shared(${key})`,
+  };
+}
+
 /**
  * The SQL of the warm-backup token (seed 000's `token_holder`), with terms.
  * A grant is a compare-and-set on the term the candidate observed, and it is
@@ -45,8 +74,8 @@ export function leadershipSql(s: string) {
        where group_id = $1 and task_id = $2 and term = $3
       returning term`,
 
-    // Taken inside a leader-only transaction: blocks a concurrent grant until commit.
-    fence: `select term, task_id from ${th} where group_id = $1 for share`,
+    // Read under the fence lock (see fenceLock), so after any grant it waited for.
+    fence: `select term from ${th} where group_id = $1`,
 
     grants: `
       select term, task_id, granted_at, reason from ${s}.token_grants

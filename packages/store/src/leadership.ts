@@ -1,5 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
-import { leadershipSql } from './leadership.sql.js';
+import { fenceLock, leadershipSql } from './leadership.sql.js';
 import type { StoreStats } from './tasks.js';
 
 export interface TokenState {
@@ -33,11 +33,13 @@ export type FencedOutcome<T> =
  */
 export class LeadershipStore {
   readonly #pool: Pool;
+  readonly #schema: string;
   readonly #sql: ReturnType<typeof leadershipSql>;
   readonly #stats: StoreStats;
 
   constructor(pool: Pool, quotedSchema: string, stats: StoreStats) {
     this.#pool = pool;
+    this.#schema = quotedSchema;
     this.#sql = leadershipSql(quotedSchema);
     this.#stats = stats;
   }
@@ -73,13 +75,28 @@ export class LeadershipStore {
     leaseMs: number;
     reason?: string;
   }): Promise<AcquireOutcome> {
-    const { rows } = await this.#pool.query<{ term: string }>(this.#sql.acquire, [
-      opts.groupId,
-      opts.nodeId,
-      opts.observedTerm,
-      opts.leaseMs,
-      opts.reason ?? 'election',
-    ]);
+    // The grant waits for the fenced transactions in flight (of the term it
+    // ends) to commit, and new ones wait for it: see `fenced`. At READ
+    // COMMITTED the compare-and-set reads the token as it is after the wait.
+    const client = await this.#pool.connect();
+    let rows: { term: string }[];
+    try {
+      await client.query(
+        `begin isolation level read committed; ${fenceLock(this.#schema, opts.groupId).exclusive}`,
+      );
+      ({ rows } = await client.query<{ term: string }>(this.#sql.acquire, [
+        opts.groupId,
+        opts.nodeId,
+        opts.observedTerm,
+        opts.leaseMs,
+        opts.reason ?? 'election',
+      ]));
+      await client.query('commit');
+    } catch (error) {
+      client.release(error instanceof Error ? error : true);
+      throw error;
+    }
+    client.release();
     const row = rows[0];
     if (row) return { ok: true, term: Number(row.term) };
     return { ok: false, current: await this.current(opts.groupId) };
@@ -133,32 +150,39 @@ export class LeadershipStore {
   }
 
   /**
-   * Runs a leader-only write in a transaction that first share-locks the
-   * group's token row and checks the term: a grant of a newer term cannot
-   * commit until this transaction ends, and a write of a stale term is
-   * refused (and counted in `stats.staleTerms`). A session idle inside the
-   * transaction for more than `idleTimeoutMs` (default 2000) is ended by
-   * PostgreSQL, so a paused process cannot hold the lock against a takeover.
+   * Runs a leader-only write in a transaction fenced by `term`: a write of a
+   * stale term is refused (and counted in `stats.staleTerms`), and a grant of
+   * the next term cannot commit until this transaction has ended.
+   *
+   * The fence is an advisory lock of the group (see `fenceLock`), held shared
+   * by the transaction (a grant takes it exclusively); the bearer's lease
+   * renewals do not wait for it. The transaction runs at READ COMMITTED,
+   * whatever the database's default: the term is read by a statement that
+   * starts once the lock is held, so it sees any grant the lock waited for
+   * (at REPEATABLE READ the snapshot would predate the wait). A session idle
+   * inside the transaction for more than `idleTimeoutMs` (default 2000) is
+   * ended by PostgreSQL, so a paused process cannot hold the lock against a
+   * takeover.
    */
   async fenced<T>(
     fence: { groupId: string; term: number },
     work: (client: PoolClient) => Promise<T>,
     options: { idleTimeoutMs?: number } = {},
   ): Promise<FencedOutcome<T>> {
+    const idle = Math.max(1, Math.round(options.idleTimeoutMs ?? 2000));
     const client = await this.#pool.connect();
-    // If PostgreSQL ends the session (below), the client reports it here; the
+    // If PostgreSQL ends the session (above), the client reports it here; the
     // pending query rejects, and the broken connection is not returned to the pool.
     let broken: Error | undefined;
     const onError = (error: Error) => (broken = error);
     client.on('error', onError);
     try {
-      await client.query('begin');
-      // The share lock below blocks every grant of the next term until this
-      // transaction ends. A process paused mid-transaction (SIGSTOP, a stalled
-      // VM) must not freeze the group: PostgreSQL ends a session idle in the
-      // transaction for longer than this, releasing the lock.
-      const idle = Math.max(1, Math.round(options.idleTimeoutMs ?? 2000));
-      await client.query(`set local idle_in_transaction_session_timeout = ${idle}`);
+      // One round trip: begin, the idle timeout, and the lock.
+      await client.query(
+        `begin isolation level read committed; ` +
+          `set local idle_in_transaction_session_timeout = ${idle}; ` +
+          fenceLock(this.#schema, fence.groupId).shared,
+      );
       const { rows } = await client.query<{ term: string }>(this.#sql.fence, [fence.groupId]);
       const currentTerm = rows[0] ? Number(rows[0].term) : 0;
       if (currentTerm !== fence.term) {

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { createStore } from '../src/index.js';
+import { fenceLock } from '../src/leadership.sql.js';
 import { useStore, sleep } from './helpers.js';
 
 const ctx = useStore();
@@ -136,6 +138,79 @@ describe('the warm-backup token', () => {
     expect((await write).ok).toBe(true);
     expect(await grant).toEqual({ ok: true, term: 2 });
     expect(order).toEqual(['term-1 write committing', 'term-2 granted: true']);
+  });
+});
+
+describe('the fence and the lease', () => {
+  it("a bearer's renewals go through while its own fenced transaction runs longer than the lease", async () => {
+    const { leadership } = ctx.store;
+    const g = { groupId: 'g-long', nodeId: 'n1' };
+    await leadership.acquire({ ...g, observedTerm: 0, leaseMs: 300 });
+    let renewing = true;
+    const renewals: boolean[] = [];
+    const renew = (async () => {
+      while (renewing) {
+        renewals.push(await leadership.renew({ ...g, term: 1, leaseMs: 300 }));
+        await sleep(100);
+      }
+    })();
+    // Fenced work three times as long as the lease, busy (never idle long).
+    const write = leadership.fenced({ groupId: 'g-long', term: 1 }, async (tx) => {
+      for (let i = 0; i < 9; i++) {
+        await tx.query('select pg_sleep(0.1)');
+      }
+      return 'done';
+    });
+    await sleep(500);
+    // A standby's attempt meanwhile: it waits for the fenced work, then finds the lease live.
+    const standby = leadership.acquire({
+      groupId: 'g-long',
+      nodeId: 'n2',
+      observedTerm: 1,
+      leaseMs: 300,
+    });
+    expect(await write).toEqual({ ok: true, value: 'done' });
+    expect((await standby).ok).toBe(false);
+    renewing = false;
+    await renew;
+    expect(renewals.length).toBeGreaterThanOrEqual(5);
+    expect(renewals.every(Boolean)).toBe(true);
+    expect(await leadership.current('g-long')).toMatchObject({ holder: 'n1', term: 1 });
+  });
+
+  it('a fenced transaction that waited for a grant sees it, even where the default isolation is repeatable read', async () => {
+    const rr = createStore({
+      pool: ctx.db.pool({ max: 4, options: '-c default_transaction_isolation=repeatable\\ read' }),
+    });
+    try {
+      const check = await rr.pool.query<{ transaction_isolation: string }>(
+        'show transaction_isolation',
+      );
+      expect(check.rows[0]!.transaction_isolation).toBe('repeatable read');
+      const { leadership } = rr;
+      await leadership.acquire({ groupId: 'g-rr', nodeId: 'n1', observedTerm: 0, leaseMs: 50 });
+      await sleep(80);
+      // A grant of term 2 holds the fence lock while a term-1 write starts.
+      const granting = await rr.pool.connect();
+      try {
+        await granting.query('begin isolation level read committed');
+        await granting.query(fenceLock('"baton"', 'g-rr').exclusive);
+        const write = rr.leadership.fenced({ groupId: 'g-rr', term: 1 }, () =>
+          Promise.resolve('written'),
+        );
+        await sleep(200);
+        await granting.query(
+          `update baton.token_holder set task_id = 'n2', term = 2, lease_expires_at = now() + interval '1 minute'
+            where group_id = 'g-rr'`,
+        );
+        await granting.query('commit');
+        expect(await write).toEqual({ ok: false, reason: 'stale_term', currentTerm: 2 });
+      } finally {
+        granting.release();
+      }
+    } finally {
+      await rr.close();
+    }
   });
 });
 
