@@ -7,11 +7,30 @@ import type { Logger as PinoLogger } from 'pino';
 import type { NodeStore } from '@baton/store';
 import type { Bus } from './bus/bus.js';
 import { decodeMessage, encodeMessage } from './bus/codec.js';
+import { BusError } from './bus/errors.js';
 
-/** The actors' bus port over a {@link Bus}: plain objects in, msgpack on the wire. */
-export function busPort(bus: Bus, onDrop: (subject: string, reason: string) => void): BusPort {
+/** A message the bus refused because it is disconnected and its reconnect buffer is full. */
+export const isDisconnected = (error: unknown): boolean =>
+  error instanceof BusError && error.code === 'DISCONNECTED';
+
+/**
+ * The actors' bus port over a {@link Bus}: plain objects in, msgpack on the
+ * wire. `onDrop` hears of a message received that cannot be decoded;
+ * `onUnsent` of one not sent because the bus is disconnected with its
+ * reconnect buffer full (a hint lost, counted rather than failed: a watchdog
+ * would otherwise log every heartbeat of a long outage).
+ */
+export function busPort(
+  bus: Bus,
+  onDrop: (subject: string, reason: string) => void,
+  onUnsent: (subject: string) => void,
+): BusPort {
   return {
-    publish: (subject, message) => bus.publish(subject, encodeMessage(message)),
+    publish: (subject, message) =>
+      bus.publish(subject, encodeMessage(message)).catch((error: unknown) => {
+        if (!isDisconnected(error)) throw error;
+        onUnsent(subject);
+      }),
     subscribe(subject, handler) {
       const subscription = bus.subscribe(subject, (msg) => {
         let decoded: unknown;

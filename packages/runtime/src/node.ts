@@ -19,7 +19,7 @@ import { createScheduleStore, createStore, type Store, type TaskStatus } from '@
 import type { Bus, BusSubscription } from './bus/bus.js';
 import { encodeAs, detectEncoding, encodeMessage, encodeMessageWith } from './bus/codec.js';
 import { groupSubjects, type GroupSubjects } from './bus/subjects.js';
-import { actorLogger, busPort, heartbeatPort } from './adapters.js';
+import { actorLogger, busPort, heartbeatPort, isDisconnected } from './adapters.js';
 import { openBus, startStreamIntake, type StreamIntake } from './bus-factory.js';
 import { createClient, type BatonClient } from './client.js';
 import {
@@ -271,8 +271,11 @@ export class BatonNode implements AsyncDisposable {
           s.taskEvent(status),
           encodeMessageWith({ status, node: config.nodeId, at: Date.now() }, 'tasks', packed),
         )
-        .catch(() =>
-          this.metrics.busMessagesDropped.inc({ subject_kind: 'events', reason: 'publish_failed' }),
+        .catch((error: unknown) =>
+          this.metrics.busMessagesDropped.inc({
+            subject_kind: 'events',
+            reason: isDisconnected(error) ? 'disconnected' : 'publish_failed',
+          }),
         );
     };
     const schedules = createScheduleStore(store, scheduleCalendar);
@@ -356,7 +359,12 @@ export class BatonNode implements AsyncDisposable {
         store: this.#tracked,
         handlers: this.handlers,
         heartbeat: heartbeatPort(control.nodes, config.groupId),
-        bus: busPort(bus, drop),
+        bus: busPort(bus, drop, (subject) =>
+          this.metrics.busMessagesDropped.inc({
+            subject_kind: subject.split('.')[2] ?? 'unknown',
+            reason: 'disconnected',
+          }),
+        ),
         subjects: s,
         logger: actorLogger(logger),
         worker: {

@@ -25,6 +25,7 @@ import {
 } from '../src/bus/jetstream.consume.js';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { groupSubjects } from '../src/bus/subjects.js';
+import { busPort } from '../src/adapters.js';
 import { busContract, bytes, sleep, text, uniquePrefix, waitFor } from './bus.contract.js';
 
 /** Fast reconnects for tests; production defaults are slower. */
@@ -214,6 +215,51 @@ describeOwned('NatsBus reconnect (own nats-server, killed and restarted)', () =>
       queued.includes('queued-after'),
     );
     expect(sub.status()).toMatchObject({ connected: true, reconnects: 1, closed: false });
+  });
+
+  it('keeps at most reconnectBufferBytes while disconnected and refuses the rest, outage after outage', async () => {
+    const pub = await createNatsBus({
+      servers: server.url,
+      name: 'pub',
+      ...FAST,
+      reconnectBufferBytes: 4096,
+    });
+    buses.push(pub);
+    const p = uniquePrefix();
+    for (const outage of [1, 2]) {
+      await server.stop('SIGKILL');
+      await waitFor(`the disconnect (outage ${outage})`, () => !pub.status().connected);
+      // 100 messages of 200 bytes: about 17 fit in 4 KiB, the rest are refused.
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 100 }, () => pub.publish(`${p}.events`, bytes('x'.repeat(200)))),
+      );
+      const kept = outcomes.filter((o) => o.status === 'fulfilled').length;
+      expect(kept).toBeGreaterThan(10);
+      expect(kept).toBeLessThan(21);
+      for (const o of outcomes.slice(kept)) {
+        expect(o.status).toBe('rejected');
+        const error = (o as PromiseRejectedResult).reason as BusError;
+        expect(error).toBeInstanceOf(BusError);
+        expect(error.code).toBe('DISCONNECTED');
+        expect(error.message).toContain(`${p}.events`);
+      }
+      await expect(
+        pub.request(`${p}.status`, bytes('?'.repeat(300)), { timeoutMs: 100 }),
+      ).rejects.toMatchObject({ code: 'DISCONNECTED' });
+      // The actors' port counts such a hint as unsent instead of failing.
+      const unsent: string[] = [];
+      const port = busPort(
+        pub,
+        () => {},
+        (subject) => unsent.push(subject),
+      );
+      await expect(port.publish(`${p}.events`, { x: 'y'.repeat(300) })).resolves.toBeUndefined();
+      expect(unsent).toEqual([`${p}.events`]);
+      await server.restart();
+      await waitFor(`the reconnect (outage ${outage})`, () => pub.status().connected, 15_000);
+      // Connected, nothing is counted against the bound.
+      for (let i = 0; i < 100; i++) await pub.publish(`${p}.events`, bytes('x'.repeat(200)));
+    }
   });
 });
 

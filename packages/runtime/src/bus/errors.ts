@@ -16,7 +16,13 @@ import { BatonError } from '@baton/store';
  * - `BUS_FAILURE`: any other failure of the transport (see `cause`).
  */
 export type BusErrorCode =
-  'TIMEOUT' | 'NO_RESPONDERS' | 'CLOSED' | 'CONNECT_FAILED' | 'BUS_FAILURE';
+  | 'TIMEOUT'
+  | 'NO_RESPONDERS'
+  | 'CLOSED'
+  | 'CONNECT_FAILED'
+  /** Disconnected, and the messages kept for the reconnect fill their bound: this one was dropped. */
+  | 'DISCONNECTED'
+  | 'BUS_FAILURE';
 
 /** A bus operation failed; `fields.subject` names the subject when there is one. */
 export class BusError extends BatonError {

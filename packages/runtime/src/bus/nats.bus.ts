@@ -5,8 +5,10 @@
  * re-registers every subscription on the new connection, so subscribers
  * keep consuming after a server restart without any action of ours (the
  * BullMQ "workers stop after reconnect" failure; see the reconnect test in
- * `test/bus.nats.test.ts`). Messages published while disconnected are
- * buffered by the client and sent after the reconnect.
+ * `test/bus.nats.test.ts`). Messages sent while disconnected are
+ * buffered by the client and sent after the reconnect, up to
+ * `reconnectBufferBytes`; beyond that they are refused (`DISCONNECTED`), not
+ * buffered without bound.
  */
 import {
   connect,
@@ -66,7 +68,7 @@ export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
       { cause: error },
     );
   }
-  return new NatsBus(nc, compiled.closeGraceMs);
+  return new NatsBus(nc, compiled.closeGraceMs, compiled.reconnectBufferBytes);
 }
 
 function toBusError(error: unknown, subject: string): Error {
@@ -102,15 +104,19 @@ export class NatsBus implements Bus {
   readonly #subscriptions = new Set<Subscription>();
   readonly #inflight = new Set<Promise<void>>();
   readonly #statusLoop: Promise<void>;
+  readonly #bufferLimit: number;
   #connected = true;
+  /** Bytes handed to the client since the connection was lost. */
+  #buffered = 0;
   #reconnects = 0;
   #handlerErrors = 0;
   #closing: Promise<void> | undefined;
 
   /** @internal use {@link createNatsBus}. */
-  constructor(nc: NatsConnection, closeGraceMs: number) {
+  constructor(nc: NatsConnection, closeGraceMs: number, bufferLimit = 8 * 1024 * 1024) {
     this.#nc = nc;
     this.#closeGraceMs = closeGraceMs;
+    this.#bufferLimit = bufferLimit;
     this.#statusLoop = this.#watchStatus().catch((error: unknown) =>
       this.#emit({
         type: 'error',
@@ -144,6 +150,7 @@ export class NatsBus implements Bus {
           break;
         case 'reconnect':
           this.#connected = true;
+          this.#buffered = 0;
           this.#reconnects += 1;
           this.#emit({ type: 'reconnected', reconnects: this.#reconnects });
           break;
@@ -184,9 +191,28 @@ export class NatsBus implements Bus {
     if (data.length > limit) throw new PayloadTooLargeError('data', data.length, limit);
   }
 
+  /**
+   * While disconnected, the client keeps what is sent for the reconnect:
+   * refuses a message that would take that beyond its bound.
+   */
+  #admit(subject: string, data: Uint8Array): void {
+    if (this.#connected) return;
+    // The protocol line costs about the subject and a few numbers more.
+    const size = data.length + subject.length + 32;
+    if (this.#buffered + size > this.#bufferLimit) {
+      throw new BusError(
+        'DISCONNECTED',
+        `NATS is disconnected and ${this.#buffered} bytes already wait for the reconnect (limit ${this.#bufferLimit}): dropped a message on ${subject}`,
+        { subject },
+      );
+    }
+    this.#buffered += size;
+  }
+
   async publish(subject: string, data: Uint8Array): Promise<void> {
     this.#assertOpen(subject);
     this.#checkSize(data);
+    this.#admit(subject, data);
     try {
       this.#nc.publish(subject, data);
     } catch (error) {
@@ -256,6 +282,7 @@ export class NatsBus implements Bus {
         if (nc.isClosed())
           throw new BusError('CLOSED', `the bus is closed (reply to ${msg.subject})`);
         this.#checkSize(data);
+        this.#admit(msg.reply, data);
         try {
           nc.publish(msg.reply, data);
         } catch (error) {
@@ -282,6 +309,7 @@ export class NatsBus implements Bus {
   async request(subject: string, data: Uint8Array, options: RequestOptions): Promise<Uint8Array> {
     this.#assertOpen(subject);
     this.#checkSize(data);
+    this.#admit(subject, data);
     try {
       const reply = await this.#nc.request(subject, data, { timeout: options.timeoutMs });
       return reply.data;
@@ -297,6 +325,7 @@ export class NatsBus implements Bus {
   ): Promise<Uint8Array[]> {
     this.#assertOpen(subject);
     this.#checkSize(data);
+    this.#admit(subject, data);
     const expected = options.expected;
     const replies: Uint8Array[] = [];
     if (expected !== undefined && expected <= 0) return replies;

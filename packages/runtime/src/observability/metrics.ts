@@ -280,7 +280,7 @@ export function createMetrics(options: MetricsOptions = {}): BatonMetrics {
     ),
     busMessagesDropped: counter(
       'baton_bus_messages_dropped_total',
-      'Bus messages dropped without a reply (undecodable, invalid, or no reply subject).',
+      'Bus messages dropped: received and undecodable, invalid or without a reply subject, or not sent (disconnected, reconnect buffer full; publish failed).',
       ['subject_kind', 'reason'],
     ),
     busReconnects: counter(
