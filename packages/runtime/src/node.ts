@@ -451,7 +451,7 @@ export class BatonNode implements AsyncDisposable {
       enqueue: (input: Parameters<Store['tasks']['enqueue']>[0]) => batcher.enqueue(input),
       maxBodyBytes: Math.min(bus.status().maxPayload, config.maxPayloadBytes + 64 * 1024),
       accepted: (input: { type: string; queue?: string }, result: { started?: boolean }) => {
-        this.metrics.tasksEnqueued.inc({ type: input.type });
+        this.metrics.recordEnqueued(input.type);
         // A direct start is already running here: nobody needs waking.
         if (!result.started) accepted(input.queue ?? 'default');
       },

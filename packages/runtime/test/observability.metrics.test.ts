@@ -1,6 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { register as globalRegistry } from 'prom-client';
-import { createMetrics, type BatonMetrics } from '../src/observability/metrics.js';
+import {
+  createMetrics,
+  MAX_ENQUEUED_TYPE_LABELS,
+  OTHER_TYPE_LABEL,
+  type BatonMetrics,
+} from '../src/observability/metrics.js';
 import { startHttpServer, type HttpServerHandle } from '../src/observability/http.js';
 import { ObservabilityConfigError } from '../src/observability/errors.js';
 import type { TaskCounts } from '../src/observability/task-counts.js';
@@ -157,6 +162,24 @@ describe('metrics over /metrics', () => {
     expect(() => metrics.recordOutcomes('email', 'lost' as 'completed', [1])).toThrow(
       /unknown task outcome: lost/,
     );
+  });
+
+  it('labels enqueued tasks by type up to a bound, and counts further types as (other)', async () => {
+    const metrics = createMetrics();
+    for (let i = 0; i < MAX_ENQUEUED_TYPE_LABELS + 50; i++) metrics.recordEnqueued(`t${i}`);
+    metrics.recordEnqueued('t0');
+    metrics.recordEnqueued(`t${MAX_ENQUEUED_TYPE_LABELS + 99}`);
+    const text = await metrics.registry.metrics();
+    const series = text
+      .split('\n')
+      .filter((line) => line.startsWith('baton_tasks_enqueued_total{'));
+    expect(series).toHaveLength(MAX_ENQUEUED_TYPE_LABELS + 1);
+    expect(sample(text, 'baton_tasks_enqueued_total{type="t0"}')).toBe(2);
+    expect(
+      sample(text, `baton_tasks_enqueued_total{type="t${MAX_ENQUEUED_TYPE_LABELS - 1}"}`),
+    ).toBe(1);
+    expect(sample(text, `baton_tasks_enqueued_total{type="${OTHER_TYPE_LABEL}"}`)).toBe(51);
+    expect(text).not.toContain(`type="t${MAX_ENQUEUED_TYPE_LABELS}"`);
   });
 
   it('keeps two nodes apart: separate registries, nothing in the global one', async () => {

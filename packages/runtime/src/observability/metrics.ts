@@ -130,6 +130,13 @@ export interface BatonMetrics {
   recordOutcome(type: string, status: TaskOutcome, durationSeconds: number): void;
   /** `recordOutcome` for a batch of attempts of one type that ended the same way. */
   recordOutcomes(type: string, status: TaskOutcome, durationsSeconds: readonly number[]): void;
+  /**
+   * Counts a task enqueued through this node, labelled with its type. Types
+   * come from submitters, so only the first {@link MAX_ENQUEUED_TYPE_LABELS}
+   * distinct ones get a series of their own; the rest count under
+   * {@link OTHER_TYPE_LABEL}, and the number of series stays bounded.
+   */
+  recordEnqueued(type: string): void;
   /** Counts a write refused by the attempt or term fence. */
   recordStaleWrite(kind: StaleWriteKind): void;
   /** Sets `baton_group_members`; a state missing from `counts` is set to 0. */
@@ -164,6 +171,11 @@ const OUTCOMES: ReadonlySet<string> = new Set<TaskOutcome>([
 /** Whether a task status is an attempt's outcome, as `recordOutcome` counts them. */
 export const isTaskOutcome = (status: string): status is TaskOutcome => OUTCOMES.has(status);
 const MEMBER_STATES: readonly MemberState[] = ['alive', 'suspect', 'gone'];
+
+/** Distinct task types `baton_tasks_enqueued_total` labels by name. */
+export const MAX_ENQUEUED_TYPE_LABELS = 200;
+/** The `type` label of enqueued tasks beyond those. */
+export const OTHER_TYPE_LABEL = '(other)';
 const STALE_KINDS: readonly StaleWriteKind[] = ['attempt', 'term'];
 
 /**
@@ -172,7 +184,7 @@ const STALE_KINDS: readonly StaleWriteKind[] = ['attempt', 'term'];
  * @example
  * const metrics = createMetrics({ nodeInfo: { node: 'n1', group: 'g', version: '0.1.0', bus: 'nats' } });
  * metrics.setTaskCountsSource(() => store.tasks.counts());
- * metrics.tasksEnqueued.inc({ type: 'email' });
+ * metrics.recordEnqueued('email');
  * const end = metrics.claimDuration.startTimer(); await claim(); end();
  * metrics.recordOutcome('email', 'completed', 0.012);
  */
@@ -237,10 +249,13 @@ export function createMetrics(options: MetricsOptions = {}): BatonMetrics {
     { completed: { inc(n?: number): void }; duration: HistogramSeries }
   >();
 
+  const enqueuedSeries = new Map<string, { inc(n?: number): void }>();
+
   const metrics: Omit<
     BatonMetrics,
     | 'recordOutcome'
     | 'recordOutcomes'
+    | 'recordEnqueued'
     | 'recordStaleWrite'
     | 'setMembers'
     | 'setNodeSampler'
@@ -373,6 +388,18 @@ export function createMetrics(options: MetricsOptions = {}): BatonMetrics {
       }
       if (status === 'retry') metrics.taskRetries.inc({ type }, n);
       if (status === 'dead_letter') metrics.tasksDeadLettered.inc({ type }, n);
+    },
+    recordEnqueued(type) {
+      let counter = enqueuedSeries.get(type);
+      if (!counter) {
+        counter =
+          enqueuedSeries.size < MAX_ENQUEUED_TYPE_LABELS
+            ? metrics.tasksEnqueued.labels({ type })
+            : metrics.tasksEnqueued.labels({ type: OTHER_TYPE_LABEL });
+        // Past the bound, a new type is looked up again next time: not remembered.
+        if (enqueuedSeries.size < MAX_ENQUEUED_TYPE_LABELS) enqueuedSeries.set(type, counter);
+      }
+      counter.inc();
     },
     recordStaleWrite(kind) {
       metrics.staleWritesRejected.inc({ kind });
