@@ -105,6 +105,7 @@ export class BatonNode implements AsyncDisposable {
         groupId: this.config.groupId,
       });
     this.metrics = createMetrics({
+      defaultMetrics: true,
       nodeInfo: {
         node: this.config.nodeId,
         group: this.config.groupId,

@@ -32,6 +32,8 @@ async function metric(name: string): Promise<number | undefined> {
 
 it("/metrics shows the worker's pool and the group's members as the node sees them now", async () => {
   expect(await metric('baton_worker_pool_capacity')).toBe(7);
+  // prom-client's process metrics come with them.
+  expect(await metric('process_cpu_seconds_total')).toBeGreaterThan(0);
   await expect.poll(() => metric('baton_group_members{state="alive"}')).toBe(1);
   const { id } = await node.client.enqueue({ type: 'slow' });
   await expect.poll(async () => (await node.client.get(id))?.status).toBe('running');

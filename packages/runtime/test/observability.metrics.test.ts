@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { register as globalRegistry } from 'prom-client';
 import {
@@ -180,6 +181,21 @@ describe('metrics over /metrics', () => {
     ).toBe(1);
     expect(sample(text, `baton_tasks_enqueued_total{type="${OTHER_TYPE_LABEL}"}`)).toBe(51);
     expect(text).not.toContain(`type="t${MAX_ENQUEUED_TYPE_LABELS}"`);
+  });
+
+  it('docs/metrics.md lists every metric of the node with its type and labels', () => {
+    const page = readFileSync(new URL('../../../docs/metrics.md', import.meta.url), 'utf8');
+    const documented = new Map<string, string>();
+    for (const line of page.split('\n')) {
+      const row = /^\|\s*`(baton_\w+)`\s*\|\s*(\w+)\s*\|([\w, ]*)\|/.exec(line);
+      if (row) documented.set(row[1]!, `${row[2]} ${row[3]!.trim()}`);
+    }
+    const registered = new Map<string, string>();
+    for (const metric of createMetrics().registry.getMetricsAsArray()) {
+      const m = metric as unknown as { name: string; type: string; labelNames: string[] };
+      registered.set(m.name, `${m.type} ${m.labelNames.join(', ')}`);
+    }
+    expect(Object.fromEntries(documented)).toEqual(Object.fromEntries(registered));
   });
 
   it('keeps two nodes apart: separate registries, nothing in the global one', async () => {
