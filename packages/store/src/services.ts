@@ -85,8 +85,9 @@ export class ServiceRunStore {
       node: string;
       started_at: Date;
     }>(
-      `select id::text, service, term, node, started_at from ${this.#s}.service_runs
-        where group_id = $1 and ($2::text is null or service = $2) order by id`,
+      // Ordered by the column, not by the text it is returned as ("10" < "9").
+      `select r.id::text, r.service, r.term, r.node, r.started_at from ${this.#s}.service_runs r
+        where r.group_id = $1 and ($2::text is null or r.service = $2) order by r.id`,
       [groupId, service ?? null],
     );
     return rows.map((r) => ({

@@ -5,6 +5,17 @@ import { sleep, useStore } from './helpers.js';
 const ctx = useStore();
 
 describe('the run log of coordinated services', () => {
+  it('lists runs oldest first, by number (run 10 after run 9)', async () => {
+    const { leadership, serviceRuns } = ctx.store;
+    await leadership.acquire({ groupId: 'g-list', nodeId: 'n1', observedTerm: 0, leaseMs: 60_000 });
+    for (let i = 0; i < 12; i++) {
+      await serviceRuns.record({ groupId: 'g-list', service: 'tick', term: 1, node: 'n1' });
+    }
+    const ids = (await serviceRuns.list('g-list', 'tick')).map((r) => Number(r.id));
+    expect(ids).toHaveLength(12);
+    expect(ids).toEqual([...ids].sort((a, b) => a - b));
+  });
+
   it('records a run of the current term; refuses (and counts) a stale term; stops at maxCount across terms', async () => {
     const { leadership, serviceRuns, tasks } = ctx.store;
     await leadership.acquire({ groupId: 'g', nodeId: 'n1', observedTerm: 0, leaseMs: 20 });
