@@ -74,6 +74,21 @@ export interface WorkerOptions {
   readonly completionFlushMs?: number;
 }
 
+/**
+ * How long finished tasks are kept, in seconds; `null` keeps them forever.
+ * The token bearer deletes older ones (with their history) every `interval`.
+ */
+export interface RetentionOptions {
+  /** @default 86400 (1 day) */
+  readonly completed?: number | null;
+  /** @default 604800 (7 days) */
+  readonly cancelled?: number | null;
+  /** @default 2592000 (30 days) */
+  readonly deadLetter?: number | null;
+  /** Seconds between two deletion runs. @default 60 */
+  readonly interval?: number;
+}
+
 export interface NodeOptions {
   /** @default `${hostname}-${pid}-${random}` (or `warmBackup.taskId`) */
   readonly nodeId?: string;
@@ -96,6 +111,7 @@ export interface NodeOptions {
   readonly rescueIntervalMs?: number;
   /** How often the token bearer looks for due schedule ticks. @default 50 */
   readonly scheduleTickMs?: number;
+  readonly retention?: RetentionOptions;
 }
 
 export interface CompiledConfig {
@@ -116,6 +132,12 @@ export interface CompiledConfig {
   readonly maxPayloadBytes: number;
   readonly rescueIntervalMs: number;
   readonly scheduleTickMs: number;
+  readonly retention: {
+    readonly completedMs: number | null;
+    readonly cancelledMs: number | null;
+    readonly deadLetterMs: number | null;
+    readonly intervalMs: number;
+  };
 }
 
 const TOKEN = /^[A-Za-z0-9_-]{1,64}$/;
@@ -144,6 +166,20 @@ function seconds(option: string, value: unknown): number {
     throw new ConfigError(
       option,
       `must be a number of seconds from 0.001 to ${MAX_MS / 1000}`,
+      value,
+    );
+  }
+  return Math.round(value * 1000);
+}
+
+/** A retention in seconds (`null`: forever), as milliseconds; up to 100 years, not a timer. */
+function keep(option: string, value: unknown, fallback: number): number | null {
+  if (value === null) return null;
+  if (value === undefined) return fallback * 1000;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0.001 || value > 3.156e9) {
+    throw new ConfigError(
+      option,
+      'must be a number of seconds from 0.001 to 3156000000 (100 years), or null to keep forever',
       value,
     );
   }
@@ -308,5 +344,11 @@ export function compileConfig(options: NodeOptions): CompiledConfig {
     maxPayloadBytes: int('maxPayloadBytes', options.maxPayloadBytes ?? 256 * 1024, 1),
     rescueIntervalMs: ms('rescueIntervalMs', options.rescueIntervalMs ?? 1000, 10),
     scheduleTickMs: ms('scheduleTickMs', options.scheduleTickMs ?? 50, 5),
+    retention: Object.freeze({
+      completedMs: keep('retention.completed', options.retention?.completed, 86_400),
+      cancelledMs: keep('retention.cancelled', options.retention?.cancelled, 7 * 86_400),
+      deadLetterMs: keep('retention.deadLetter', options.retention?.deadLetter, 30 * 86_400),
+      intervalMs: seconds('retention.interval', options.retention?.interval ?? 60),
+    }),
   });
 }

@@ -200,3 +200,57 @@ export function scheduleFirer(
     },
   };
 }
+
+/** How long each terminal status is kept (ms), and how often the bearer prunes. */
+export interface RetentionPlan {
+  readonly completedMs: number | null;
+  readonly cancelledMs: number | null;
+  readonly deadLetterMs: number | null;
+  readonly intervalMs: number;
+}
+
+/**
+ * The built-in service that deletes finished tasks past their retention, on
+ * the bearer only: every statement is fenced by its term (`tasks.prune`).
+ * A run deletes at most 20 batches of 1,000 per status; the next run goes on.
+ */
+export function retentionService(
+  plan: RetentionPlan,
+  deps: CoordinationDeps & { logger: ActorLogger },
+): CoordinatedService {
+  const kept = [
+    ['completed', plan.completedMs],
+    ['cancelled', plan.cancelledMs],
+    ['dead_letter', plan.deadLetterMs],
+  ] as const;
+  return {
+    name: 'baton.retention',
+    intervalMs: plan.intervalMs,
+    // Housekeeping: a failing run is retried next interval, never worth the token.
+    maxConsecutiveFailures: 0,
+    hangTimeoutMs: 600_000,
+    async execute({ term, signal }) {
+      for (const [status, olderThanMs] of kept) {
+        if (olderThanMs === null || signal.aborted) continue;
+        const outcome = await deps.store.tasks.prune({
+          status,
+          olderThanMs,
+          fence: { groupId: deps.groupId, term },
+          maxBatches: 20,
+        });
+        if (!outcome.ok) {
+          deps.metrics.recordStaleWrite('term');
+          return;
+        }
+        if (outcome.deleted > 0) {
+          deps.metrics.tasksPruned.inc({ status }, outcome.deleted);
+          deps.logger.info('deleted finished tasks past their retention', {
+            status,
+            deleted: outcome.deleted,
+            olderThanMs,
+          });
+        }
+      }
+    },
+  };
+}

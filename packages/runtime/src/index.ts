@@ -38,6 +38,7 @@ export {
   type NatsOptions,
   type WarmBackupOptions,
   type WorkerOptions,
+  type RetentionOptions,
   type TlsOptions,
 } from './config.js';
 export * from './bus/index.js';

@@ -25,6 +25,7 @@ import { createClient, type BatonClient } from './client.js';
 import {
   checkService,
   coordinatedService,
+  retentionService,
   scheduleFirer,
   type ServiceDefinition,
 } from './coordination.js';
@@ -186,7 +187,7 @@ export class BatonNode implements AsyncDisposable {
   service(name: string, definition: ServiceDefinition): this {
     if (this.#lifecycle !== 'created') throw new Error('register services before start()');
     checkService(name, definition);
-    if (this.#services.has(name) || name === 'baton.schedules') {
+    if (this.#services.has(name) || name === 'baton.schedules' || name === 'baton.retention') {
       throw new Error(`a service named ${name} is already registered`);
     }
     this.#services.set(name, definition);
@@ -333,6 +334,11 @@ export class BatonNode implements AsyncDisposable {
             )
             .catch(() => undefined); // a lost wake-up costs a poll interval, never a tick
         },
+      }),
+      retentionService(config.retention, {
+        ...coordination,
+        store,
+        logger: actorLogger(logger),
       }),
       ...[...this.#services].map(([name, def]) => coordinatedService(name, def, coordination)),
     ];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, createNode, type NodeOptions } from '../src/index.js';
+import { compileConfig, ConfigError, createNode, type NodeOptions } from '../src/index.js';
 
 const base: NodeOptions = { database: { url: 'postgres://127.0.0.1:5432/none' }, http: false };
 
@@ -41,5 +41,28 @@ describe('durations in the node options', () => {
     expect(refused({ warmBackup: { heartbeatFrequency: 1, livenessCheckInterval: 3e6 } })).toBe(
       'warmBackup.livenessCheckInterval',
     );
+  });
+});
+
+describe('retention', () => {
+  it('defaults to a day for completed tasks, a week for cancelled ones, 30 days for dead letters', () => {
+    expect(compileConfig(base).retention).toEqual({
+      completedMs: 86_400_000,
+      cancelledMs: 604_800_000,
+      deadLetterMs: 2_592_000_000,
+      intervalMs: 60_000,
+    });
+    expect(
+      compileConfig({ ...base, retention: { completed: null, deadLetter: 90 * 86_400 } }).retention,
+    ).toMatchObject({ completedMs: null, deadLetterMs: 7_776_000_000 });
+  });
+
+  it('refuses what is not a number of seconds or null, naming the option', () => {
+    expect(refused({ retention: { completed: -1 } })).toBe('retention.completed');
+    expect(refused({ retention: { cancelled: '7d' as unknown as number } })).toBe(
+      'retention.cancelled',
+    );
+    expect(refused({ retention: { deadLetter: Number.NaN } })).toBe('retention.deadLetter');
+    expect(refused({ retention: { interval: 0 } })).toBe('retention.interval');
   });
 });

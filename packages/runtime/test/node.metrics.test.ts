@@ -1,7 +1,7 @@
 import { useTestDatabase } from '@baton/testkit';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { BatonNode } from '../src/index.js';
-import { testNode } from './nodes.js';
+import { metricOf, testNode } from './nodes.js';
 
 const db = useTestDatabase();
 let node: BatonNode;
@@ -23,12 +23,7 @@ afterAll(async () => {
   await node?.shutdown(1000);
 });
 
-/** The value of the sample named `name` (with its labels) in /metrics. */
-async function metric(name: string): Promise<number | undefined> {
-  const text = await (await fetch(`${node.httpUrl!}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line === undefined ? undefined : Number(line.split(' ').at(-1));
-}
+const metric = (name: string) => metricOf(node, name);
 
 it("/metrics shows the worker's pool and the group's members as the node sees them now", async () => {
   expect(await metric('baton_worker_pool_capacity')).toBe(7);

@@ -13,3 +13,10 @@ export function testNode(url: string, options: Partial<NodeOptions> = {}): Baton
     ...options,
   });
 }
+
+/** The value of the sample named `name` (with its labels) on a node's /metrics; undefined if absent. */
+export async function metricOf(node: BatonNode, name: string): Promise<number | undefined> {
+  const text = await (await fetch(`${node.httpUrl!}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? undefined : Number(line.split(' ').at(-1));
+}

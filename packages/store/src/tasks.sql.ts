@@ -357,3 +357,44 @@ export function rescueSql(s: string, fenced: boolean): string {
     )
     select id, status from upd`;
 }
+
+/**
+ * Retention: deletes finished tasks of one status that finished more than
+ * `$6` ms ago, with their history and schedule ticks, at most `$7` per call,
+ * in id order from `$4` (exclusive) up to `$5`. Fenced by the group's term
+ * like a rescue. `$5` bounds the primary-key scan: completed tasks have no
+ * status index (it would cost every completion a write), so the scan stops
+ * at the last task created before the cutoff instead of walking them all.
+ */
+export function pruneSql(s: string): string {
+  const t = `${s}.tasks`;
+  return `
+    with fence as (
+      select term from ${s}.token_holder where group_id = $1 and term = $2 for share
+    ), victims as (
+      select id from ${t}
+       where status = $3::${s}.task_status and id > $4::bigint and id <= $5::bigint
+         and finished_at < now() - $6 * interval '1 millisecond'
+         and exists (select 1 from fence)
+       order by id
+       limit $7
+       for update skip locked
+    ), ticks as (
+      -- "is not null" lets the planner use the partial index on task_id.
+      delete from ${s}.schedule_ticks
+       where task_id is not null and task_id in (select id from victims)
+    ), hist as (
+      delete from ${s}.task_history where task_id in (select id from victims)
+    ), del as (
+      delete from ${t} where id in (select id from victims) returning id
+    )
+    select exists (select 1 from fence) as fenced, count(*)::int as n, max(id)::text as last
+      from del`;
+}
+
+/** The first task at or after `$1`, and whether it was created more than `$2` ms ago. */
+export function createdBeforeSql(s: string): string {
+  return `
+    select t.id::text, t.created_at < now() - $2 * interval '1 millisecond' as old
+      from ${s}.tasks t where t.id >= $1::bigint order by t.id limit 1`;
+}

@@ -2,9 +2,10 @@ import type { Pool, PoolClient, QueryConfig, QueryResult, QueryResultRow } from 
 import { backoffMs } from './backoff.js';
 import { IllegalTransitionError, InvalidArgumentError, TaskNotFoundError } from './errors.js';
 import { storableJson } from './json.js';
-import { rescueSql, taskSql } from './tasks.sql.js';
+import { createdBeforeSql, pruneSql, rescueSql, taskSql } from './tasks.sql.js';
 import {
   TASK_STATUSES,
+  TERMINAL_STATUSES,
   type AttemptRef,
   type BackoffPolicy,
   type CancelOutcome,
@@ -167,6 +168,9 @@ export class TaskStore {
   readonly #pool: Pool;
   readonly #sql: ReturnType<typeof taskSql>;
   readonly #rescue: string;
+  readonly #prune: string;
+  readonly #createdBefore: string;
+  readonly #maxId: string;
   readonly #rescueFenced: string;
   readonly #schema: string;
   readonly #opts: TaskStoreOptions;
@@ -175,6 +179,9 @@ export class TaskStore {
   constructor(pool: Pool, quotedSchema: string, schema: string, opts: TaskStoreOptions) {
     this.#pool = pool;
     this.#sql = taskSql(quotedSchema);
+    this.#prune = pruneSql(quotedSchema);
+    this.#createdBefore = createdBeforeSql(quotedSchema);
+    this.#maxId = `select max(id)::text as max from ${quotedSchema}.tasks`;
     this.#rescue = rescueSql(quotedSchema, false);
     this.#rescueFenced = rescueSql(quotedSchema, true);
     this.#schema = schema;
@@ -546,6 +553,77 @@ export class TaskStore {
           opts.node,
         ]);
     return rows;
+  }
+
+  /**
+   * Retention: deletes tasks of a terminal `status` that finished more than
+   * `olderThanMs` ago, with their history and schedule ticks, in batches of
+   * `batch` (at most `maxBatches` of them per call), fenced by the group's
+   * term. Returns how many were deleted, or `stale_term` when the term was
+   * no longer current (nothing more is deleted then). An idempotency key is
+   * free again once its task is deleted.
+   */
+  async prune(opts: {
+    status: 'completed' | 'cancelled' | 'dead_letter';
+    olderThanMs: number;
+    fence: Fence;
+    batch?: number;
+    maxBatches?: number;
+  }): Promise<{ ok: true; deleted: number } | { ok: false; reason: 'stale_term' }> {
+    if (!TERMINAL_STATUSES.has(opts.status)) {
+      throw new InvalidArgumentError(
+        'status',
+        'must be completed, cancelled or dead_letter',
+        opts.status,
+      );
+    }
+    const batch = opts.batch ?? 1000;
+    const upper = await this.#lastCreatedBefore(opts.olderThanMs);
+    if (upper === undefined) return { ok: true, deleted: 0 };
+    let after = '0';
+    let deleted = 0;
+    for (let i = 0; i < (opts.maxBatches ?? 100); i++) {
+      const { rows } = await this.#pool.query<{ fenced: boolean; n: number; last: string | null }>(
+        this.#prune,
+        [opts.fence.groupId, opts.fence.term, opts.status, after, upper, opts.olderThanMs, batch],
+      );
+      const row = rows[0]!;
+      if (!row.fenced) {
+        this.stats.staleTerms++;
+        return { ok: false, reason: 'stale_term' };
+      }
+      deleted += row.n;
+      if (row.n < batch || row.last === null) break;
+      after = row.last;
+    }
+    return { ok: true, deleted };
+  }
+
+  /**
+   * The largest task id created more than `ms` ago (ids grow with creation
+   * time), found by bisection over the primary key: a few dozen index
+   * probes, however large the table.
+   */
+  async #lastCreatedBefore(ms: number): Promise<string | undefined> {
+    const probe = async (from: bigint) =>
+      (
+        await this.#pool.query<{ id: string; old: boolean }>(this.#createdBefore, [
+          from.toString(),
+          ms,
+        ])
+      ).rows[0];
+    const first = await probe(0n);
+    if (!first?.old) return undefined;
+    let found = BigInt(first.id);
+    const { rows } = await this.#pool.query<{ max: string }>(this.#maxId);
+    let high = BigInt(rows[0]!.max);
+    while (found < high) {
+      const mid = found + (high - found + 1n) / 2n;
+      const row = await probe(mid);
+      if (row?.old) found = BigInt(row.id);
+      else high = mid - 1n;
+    }
+    return found.toString();
   }
 
   /** dead_letter -> pending, with `attempts` more attempts (recorded). */

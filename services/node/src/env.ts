@@ -79,6 +79,22 @@ export const ENV_VARS: readonly EnvVar[] = [
     description: 'time in-flight tasks get on SIGTERM (default 10000)',
   },
   {
+    name: 'BATON_RETENTION_COMPLETED',
+    description: 'seconds completed tasks are kept, or "forever" (default 86400)',
+  },
+  {
+    name: 'BATON_RETENTION_CANCELLED',
+    description: 'seconds cancelled tasks are kept, or "forever" (default 604800)',
+  },
+  {
+    name: 'BATON_RETENTION_DEAD_LETTER',
+    description: 'seconds dead-lettered tasks are kept, or "forever" (default 2592000)',
+  },
+  {
+    name: 'BATON_RETENTION_INTERVAL',
+    description: 'seconds between two deletions of expired tasks by the token bearer (default 60)',
+  },
+  {
     name: 'BATON_HTTP_HOST',
     description: 'address of /health, /ready, /metrics (default 0.0.0.0 in the image)',
     example: '0.0.0.0',
@@ -123,6 +139,16 @@ function numVar(env: Env, name: string): number | undefined {
   const n = Number(raw);
   if (!Number.isFinite(n)) throw new EnvError(name, `must be a number, got "${raw}"`);
   return n;
+}
+
+/** A retention in seconds, or `forever` (null): undefined when unset. */
+function keepVar(env: Env, name: string): number | null | undefined {
+  if (env[name]?.trim() === 'forever') return null;
+  const raw = env[name];
+  if (raw !== undefined && raw !== '' && !/^\d+(\.\d+)?$/.test(raw.trim())) {
+    throw new EnvError(name, `must be a number of seconds or "forever", got "${raw}"`);
+  }
+  return numVar(env, name);
 }
 
 function listVar(env: Env, name: string): string[] | undefined {
@@ -221,6 +247,16 @@ export function optionsFromEnv(env: Env): { options: NodeOptions; handlerModules
     ...(intVar(env, 'BATON_SHUTDOWN_GRACE_MS') !== undefined
       ? { shutdownGraceMs: intVar(env, 'BATON_SHUTDOWN_GRACE_MS') }
       : {}),
+    retention: Object.fromEntries(
+      (
+        [
+          ['completed', keepVar(env, 'BATON_RETENTION_COMPLETED')],
+          ['cancelled', keepVar(env, 'BATON_RETENTION_CANCELLED')],
+          ['deadLetter', keepVar(env, 'BATON_RETENTION_DEAD_LETTER')],
+          ['interval', numVar(env, 'BATON_RETENTION_INTERVAL')],
+        ] as const
+      ).filter(([, v]) => v !== undefined),
+    ),
     http: { host: env.BATON_HTTP_HOST ?? '0.0.0.0', port: httpPort ?? 9464 },
     ...(env.BATON_LOG_LEVEL
       ? { logLevel: env.BATON_LOG_LEVEL as NonNullable<NodeOptions['logLevel']> }

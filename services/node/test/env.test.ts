@@ -33,6 +33,20 @@ describe('the node environment', () => {
     });
   });
 
+  it('maps the retention variables: seconds, or forever', () => {
+    const { options } = optionsFromEnv({
+      DATABASE_URL: 'postgres://x',
+      BATON_RETENTION_COMPLETED: '3600',
+      BATON_RETENTION_DEAD_LETTER: 'forever',
+      BATON_RETENTION_INTERVAL: '0.5',
+    });
+    expect(options.retention).toEqual({ completed: 3600, deadLetter: null, interval: 0.5 });
+    expect(optionsFromEnv({ DATABASE_URL: 'postgres://x' }).options.retention).toEqual({});
+    expect(() =>
+      optionsFromEnv({ DATABASE_URL: 'postgres://x', BATON_RETENTION_CANCELLED: '7d' }),
+    ).toThrow(/BATON_RETENTION_CANCELLED: must be a number of seconds or "forever", got "7d"/);
+  });
+
   it('bad values are refused naming the variable; unknown BATON_ variables are reported', () => {
     expect(() => optionsFromEnv({})).toThrow(EnvError);
     expect(() => optionsFromEnv({})).toThrow(/DATABASE_URL/);

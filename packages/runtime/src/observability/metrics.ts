@@ -105,6 +105,7 @@ export interface BatonMetrics {
   readonly tasksCompleted: Counter<'type' | 'status'>;
   readonly taskRetries: Counter<'type'>;
   readonly tasksDeadLettered: Counter<'type'>;
+  readonly tasksPruned: Counter<'status'>;
   readonly staleWritesRejected: Counter<'kind'>;
   readonly submissionsRejected: Counter<'reason'>;
   readonly busMessagesDropped: Counter<'subject_kind' | 'reason'>;
@@ -282,6 +283,11 @@ export function createMetrics(options: MetricsOptions = {}): BatonMetrics {
       'baton_tasks_dead_lettered_total',
       'Tasks moved to the dead letter state (attempts exhausted or a non-retryable error).',
       ['type'],
+    ),
+    tasksPruned: counter(
+      'baton_tasks_pruned_total',
+      'Finished tasks deleted past their retention by this node (as the token bearer), by status.',
+      ['status'],
     ),
     staleWritesRejected: counter(
       'baton_stale_writes_rejected_total',

@@ -1,0 +1,54 @@
+import { useTestDatabase } from '@baton/testkit';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { BatonNode } from '../src/index.js';
+import { metricOf, testNode } from './nodes.js';
+
+const db = useTestDatabase();
+let node: BatonNode;
+
+beforeAll(async () => {
+  node = testNode(db.url, {
+    nodeId: 'r1',
+    worker: { pollIntervalMs: 50 },
+    http: { port: 0 },
+    // Completed and dead-lettered tasks go after 0.3 s, cancelled ones are kept.
+    retention: { completed: 0.3, deadLetter: 0.3, cancelled: null, interval: 0.1 },
+  });
+  node.handle('ok', () => 'done');
+  node.handle('bad', () => {
+    throw Object.assign(new Error('no'), { retryable: false });
+  });
+  await node.start();
+});
+
+afterAll(async () => {
+  await node?.shutdown(1000);
+});
+
+const metric = (name: string) => metricOf(node, name);
+
+it('the bearer deletes finished tasks past their retention, per status, and keeps what is kept forever', async () => {
+  const { client } = node;
+  const done = await client.enqueue({ type: 'ok' });
+  const dead = await client.enqueue({ type: 'bad', maxAttempts: 1 });
+  const cancelled = await client.enqueue({ type: 'ok', runAt: new Date(Date.now() + 3_600_000) });
+  await client.cancel(cancelled.id);
+  await expect.poll(async () => (await client.get(done.id))?.status).toBe('completed');
+  await expect.poll(async () => (await client.get(dead.id))?.status).toBe('dead_letter');
+
+  await expect.poll(() => client.get(done.id), { timeout: 5000 }).toBeNull();
+  await expect.poll(() => client.get(dead.id), { timeout: 5000 }).toBeNull();
+  const history = await db
+    .pool()
+    .query<{ n: number }>(
+      'select count(*)::int as n from baton.task_history where task_id = any($1::bigint[])',
+      [[done.id, dead.id]],
+    );
+  expect(history.rows[0]!.n).toBe(0);
+  expect(await metric('baton_tasks_pruned_total{status="completed"}')).toBe(1);
+  expect(await metric('baton_tasks_pruned_total{status="dead_letter"}')).toBe(1);
+  // Several more runs later, the cancelled task is still there.
+  await new Promise((r) => setTimeout(r, 500));
+  expect((await client.get(cancelled.id))?.status).toBe('cancelled');
+  expect(await metric('baton_tasks_pruned_total{status="cancelled"}')).toBeUndefined();
+});
