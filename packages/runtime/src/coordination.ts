@@ -210,8 +210,9 @@ export interface RetentionPlan {
 }
 
 /**
- * The built-in service that deletes finished tasks past their retention, on
- * the bearer only: every statement is fenced by its term (`tasks.prune`).
+ * The built-in service that deletes finished tasks past their retention, and
+ * the run log of coordinated services as old as completed tasks may get, on
+ * the bearer only: every statement is fenced by its term.
  * A run deletes at most 20 batches of 1,000 per status; the next run goes on.
  */
 export function retentionService(
@@ -250,6 +251,19 @@ export function retentionService(
             olderThanMs,
           });
         }
+      }
+      // The run log of coordinated services is kept as long as completed tasks.
+      if (plan.completedMs === null) return;
+      for (let batch = 0; batch < 20 && !signal.aborted; batch++) {
+        const runs = await deps.store.serviceRuns.prune({
+          olderThanMs: plan.completedMs,
+          fence: { groupId: deps.groupId, term },
+        });
+        if (!runs.ok) {
+          deps.metrics.recordStaleWrite('term');
+          return;
+        }
+        if (runs.deleted < 1000) return;
       }
     },
   };

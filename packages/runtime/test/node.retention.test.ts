@@ -15,6 +15,7 @@ beforeAll(async () => {
     retention: { completed: 0.3, deadLetter: 0.3, cancelled: null, interval: 0.1 },
   });
   node.handle('ok', () => 'done');
+  node.service('tick', { trigger: { interval: 0.05 }, execute: async () => {} });
   node.handle('bad', () => {
     throw Object.assign(new Error('no'), { retryable: false });
   });
@@ -51,4 +52,16 @@ it('the bearer deletes finished tasks past their retention, per status, and keep
   await new Promise((r) => setTimeout(r, 500));
   expect((await client.get(cancelled.id))?.status).toBe('cancelled');
   expect(await metric('baton_tasks_pruned_total{status="cancelled"}')).toBeUndefined();
+});
+
+it('the run log of coordinated services is pruned like completed tasks; their counts stay', async () => {
+  await new Promise((r) => setTimeout(r, 2000));
+  const { rows } = await db.pool().query<{ old: number; logged: number; counted: number }>(
+    `select (select count(*)::int from baton.service_runs
+              where service = 'tick' and started_at < now() - interval '1200 milliseconds') as old,
+            (select count(*)::int from baton.service_runs where service = 'tick') as logged,
+            (select runs::int from baton.service_run_counts where service = 'tick') as counted`,
+  );
+  expect(rows[0]!.old).toBe(0);
+  expect(rows[0]!.counted).toBeGreaterThan(rows[0]!.logged);
 });

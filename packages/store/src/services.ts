@@ -39,33 +39,34 @@ export class ServiceRunStore {
     node: string;
     maxCount?: number;
   }): Promise<RecordRunOutcome> {
-    // One statement: the share lock on the token row holds the term for the
-    // insert (a grant of the next term waits for it), and the count is read
-    // only when the service has a maxCount.
     const limited = opts.maxCount !== undefined && opts.maxCount >= 0;
+    // One statement: the share lock on the token row holds the term for the
+    // inserts (a grant of the next term waits for it). The service's count
+    // (service_run_counts) is what maxCount limits, so pruning the log
+    // changes nothing; its row lock orders concurrent records.
     const { rows } = await this.#pool.query<{
       fenced: boolean;
       started_at: Date | null;
       id: string | null;
     }>({
-      name: `baton.${this.#s}.serviceRuns.record.${limited ? 'limited' : 'open'}`,
+      name: `baton.${this.#s}.serviceRuns.record`,
       text: `
         with fence as (
           select term from ${this.#s}.token_holder where group_id = $1 and term = $3 for share
-        ), done as (
-          select ${
-            limited
-              ? `(select count(*)::int from ${this.#s}.service_runs where group_id = $1 and service = $2)`
-              : '0'
-          } as n
+        ), counted as (
+          insert into ${this.#s}.service_run_counts as c (group_id, service, runs)
+          select $1, $2, 1 from fence where $5::int <> 0
+          on conflict (group_id, service) do update set runs = c.runs + 1
+           where $5::int < 0 or c.runs < $5::int
+          returning runs
         ), ins as (
           insert into ${this.#s}.service_runs (group_id, service, term, node)
-          select $1, $2, $3, $4 from fence, done where $5::int < 0 or done.n < $5::int
+          select $1, $2, $3, $4 from counted
           returning id, started_at
         )
         select exists (select 1 from fence) as fenced, (select started_at from ins) as started_at,
                (select id::text from ins) as id`,
-      values: [opts.groupId, opts.service, opts.term, opts.node, limited ? opts.maxCount : -1],
+      values: [opts.groupId, opts.service, opts.term, opts.node, limited ? opts.maxCount! : -1],
     });
     const row = rows[0]!;
     if (!row.fenced) {
@@ -74,6 +75,38 @@ export class ServiceRunStore {
     }
     if (row.started_at === null) return { ok: false, reason: 'max_count' };
     return { ok: true, run: Number(row.id), startedAt: row.started_at };
+  }
+
+  /**
+   * Retention: deletes runs logged more than `olderThanMs` ago, at most
+   * `limit`, in a statement fenced by `fence`'s term. What maxCount counts
+   * is kept apart (`service_run_counts`) and does not change.
+   */
+  async prune(opts: {
+    olderThanMs: number;
+    fence: { groupId: string; term: number };
+    limit?: number;
+  }): Promise<{ ok: true; deleted: number } | { ok: false; reason: 'stale_term' }> {
+    const { rows } = await this.#pool.query<{ fenced: boolean; n: number }>(
+      `with fence as (
+         select term from ${this.#s}.token_holder where group_id = $1 and term = $2 for share
+       ), del as (
+         delete from ${this.#s}.service_runs
+          where id in (select id from ${this.#s}.service_runs
+                        where started_at < now() - $3 * interval '1 millisecond'
+                          and exists (select 1 from fence)
+                        order by started_at limit $4)
+         returning id
+       )
+       select exists (select 1 from fence) as fenced, count(*)::int as n from del`,
+      [opts.fence.groupId, opts.fence.term, opts.olderThanMs, opts.limit ?? 1000],
+    );
+    const row = rows[0]!;
+    if (!row.fenced) {
+      this.#leadership.countStaleTerm();
+      return { ok: false, reason: 'stale_term' };
+    }
+    return { ok: true, deleted: row.n };
   }
 
   /** The runs of a group (one service, or all), oldest first. */
