@@ -119,22 +119,29 @@ export function scheduleSql(s: string) {
 
     // A tick's task ended in dead_letter: the error policy decides, in one statement.
     // Guarded: the task must be a tick of a schedule and be dead-lettered now.
+    // The statement that dead-lettered the task applied the policy already
+    // (see schedulePolicy in tasks.sql.ts); this applies it where it was not
+    // (a dead letter written otherwise) and tells whether this task's
+    // failure is what ended the schedule.
     onTickFailed: `
       with tick as (
         select k.schedule_id, k.due_at from ${tk} k join ${t} task on task.id = k.task_id
          where k.task_id = $1 and task.status = 'dead_letter'
       ), old as (
-        select sc.id, sc.error_policy, sc.next_due_at from ${sc} sc join tick on tick.schedule_id = sc.id
+        select sc.id, sc.error_policy, sc.next_due_at, sc.terminated_by
+          from ${sc} sc join tick on tick.schedule_id = sc.id
          for update of sc
       ), upd as (
         update ${sc} sc
-           set next_due_at = null, end_reason = 'terminated', ended_at = now(), updated_at = now()
+           set next_due_at = null, end_reason = 'terminated', ended_at = now(), updated_at = now(),
+               terminated_by = $1
           from old
          where sc.id = old.id and old.error_policy in ('TERMINATE', 'LOG_AND_TERMINATE')
            and sc.next_due_at is not null
         returning sc.id
       )
-      select tick.schedule_id, tick.due_at, old.error_policy, upd.id is not null as terminated
+      select tick.schedule_id, tick.due_at, old.error_policy,
+             upd.id is not null or coalesce(old.terminated_by = $1::bigint, false) as terminated
         from tick left join old on old.id = tick.schedule_id left join upd on upd.id = tick.schedule_id`,
 
     // The schedule (and tick) a task was materialised for.

@@ -57,6 +57,27 @@ function batchWritten(ids: string): string {
     from upd`;
 }
 
+/**
+ * A CTE (after `upd`, which returns `id` and `status`) that applies the error
+ * policy of the schedules whose tick tasks `upd` dead-lettered, in the same
+ * statement: TERMINATE and LOG_AND_TERMINATE end the schedule, recording the
+ * task that did. Logging the outcome is left to the caller (`onTickFailed`).
+ */
+function schedulePolicy(s: string): string {
+  return `policy as (
+        update ${s}.schedules sc
+           set next_due_at = null, end_reason = 'terminated', ended_at = now(),
+               updated_at = now(), terminated_by = k.task_id
+          from ${s}.schedule_ticks k
+         where k.task_id is not null
+           and k.task_id in (select id from upd where status = 'dead_letter')
+           and sc.id = k.schedule_id
+           and sc.error_policy in ('TERMINATE', 'LOG_AND_TERMINATE')
+           and sc.next_due_at is not null
+        returning sc.id
+      )`;
+}
+
 export function taskSql(s: string) {
   const t = `${s}.tasks`;
   const h = `${s}.task_history`;
@@ -208,7 +229,7 @@ export function taskSql(s: string) {
       ), hist as (
         insert into ${h} (task_id, from_status, to_status, node, attempt, detail)
         select id, from_status, status, lease_owner, attempt, $5::jsonb from upd
-      )
+      ), ${schedulePolicy(s)}
       select status, run_at from upd`,
 
     // A running task whose cancellation was requested, aborted by its worker.
@@ -354,7 +375,7 @@ export function rescueSql(s: string, fenced: boolean): string {
       select id, from_status, status, $2, attempt,
              jsonb_build_object('reason', 'lease_expired', 'owner', lease_owner)
         from upd
-    )
+    ), ${schedulePolicy(s)}
     select id, status from upd`;
 }
 

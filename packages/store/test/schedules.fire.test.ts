@@ -320,14 +320,16 @@ describe('leader-only firing', () => {
 });
 
 describe('error policies after a dead-lettered tick', () => {
-  async function deadLetterOneTick(
+  /** Fires a schedule's first tick and claims its task (running, under `leaseMs`). */
+  async function runOneTick(
     groupId: string,
     errorPolicy: 'TERMINATE' | 'CONTINUE' | 'LOG_AND_TERMINATE',
+    leaseMs = 60_000,
   ) {
     const { schedule, start } = await intervalSchedule({
       id: `ep-${groupId}`,
       groupId,
-      task: { type: 'tick.fail', queue: groupId },
+      task: { type: 'tick.fail', queue: groupId, maxAttempts: 1 },
       taskPolicy: { errorPolicy },
     });
     const out = await schedules().fireDue({ groupId, now: start, limit: 10 });
@@ -339,12 +341,21 @@ describe('error policies after a dead-lettered tick', () => {
       owner: 'w',
       queue: groupId,
       limit: 1,
-      leaseMs: 60_000,
+      leaseMs,
       start: true,
     });
+    expect(claimed?.id).toBe(taskId);
+    return { schedule, taskId, claimed: claimed! };
+  }
+
+  async function deadLetterOneTick(
+    groupId: string,
+    errorPolicy: 'TERMINATE' | 'CONTINUE' | 'LOG_AND_TERMINATE',
+  ) {
+    const { schedule, taskId, claimed } = await runOneTick(groupId, errorPolicy);
     await ctx.store.tasks.fail({
-      id: claimed!.id,
-      attempt: claimed!.attempt,
+      id: claimed.id,
+      attempt: claimed.attempt,
       error: { message: 'boom' },
       retryable: false,
     });
@@ -353,6 +364,11 @@ describe('error policies after a dead-lettered tick', () => {
 
   it('TERMINATE / LOG_AND_TERMINATE end the schedule; CONTINUE keeps it firing', async () => {
     const t = await deadLetterOneTick('ep-t', 'TERMINATE');
+    // Ended by the failure's own statement, before anyone reads the outcome.
+    expect(await schedules().get(t.schedule.id)).toMatchObject({
+      state: 'finished',
+      endReason: 'terminated',
+    });
     expect(await schedules().onTickFailed(t.taskId)).toMatchObject({
       scheduleId: t.schedule.id,
       errorPolicy: 'TERMINATE',
@@ -363,7 +379,8 @@ describe('error policies after a dead-lettered tick', () => {
       state: 'finished',
       endReason: 'terminated',
     });
-    expect(await schedules().onTickFailed(t.taskId)).toMatchObject({ action: 'already_ended' });
+    // Asked again: still this failure that ended it.
+    expect(await schedules().onTickFailed(t.taskId)).toMatchObject({ action: 'terminated' });
     const lt = await deadLetterOneTick('ep-lt', 'LOG_AND_TERMINATE');
     expect(await schedules().onTickFailed(lt.taskId)).toMatchObject({
       action: 'terminated',
@@ -381,5 +398,17 @@ describe('error policies after a dead-lettered tick', () => {
     // a task that is no tick
     const { id } = await ctx.store.tasks.enqueue({ type: 'plain' });
     expect(await schedules().onTickFailed(id)).toBeNull();
+  });
+
+  it('a dead letter by lease rescue ends the schedule in the rescue statement itself', async () => {
+    const { schedule, taskId } = await runOneTick('ep-rescue', 'TERMINATE', 1);
+    await new Promise((r) => setTimeout(r, 20));
+    const rescued = await ctx.store.tasks.rescueExpired({ node: 'r' });
+    expect(rescued).toContainEqual({ id: taskId, status: 'dead_letter' });
+    expect(await schedules().get(schedule.id)).toMatchObject({
+      state: 'finished',
+      endReason: 'terminated',
+    });
+    expect(await schedules().onTickFailed(taskId)).toMatchObject({ action: 'terminated' });
   });
 });
