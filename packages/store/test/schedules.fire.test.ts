@@ -411,4 +411,23 @@ describe('error policies after a dead-lettered tick', () => {
     });
     expect(await schedules().onTickFailed(taskId)).toMatchObject({ action: 'terminated' });
   });
+
+  it("an old tick's task does not reach a schedule deleted and created again with the same id", async () => {
+    const { schedule, claimed } = await runOneTick('ep-reborn', 'TERMINATE');
+    await schedules().unschedule(schedule.id);
+    const { schedule: reborn } = await intervalSchedule({
+      id: schedule.id,
+      groupId: 'ep-reborn',
+      task: { type: 'tick.fail', queue: 'ep-reborn' },
+      taskPolicy: { errorPolicy: 'TERMINATE' },
+    });
+    await ctx.store.tasks.fail({
+      id: claimed.id,
+      attempt: claimed.attempt,
+      error: { message: 'boom' },
+      retryable: false,
+    });
+    expect(await schedules().onTickFailed(claimed.id)).toBeNull();
+    expect(await schedules().get(reborn.id)).toMatchObject({ state: 'active', endReason: null });
+  });
 });
