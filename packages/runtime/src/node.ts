@@ -566,6 +566,7 @@ export class BatonNode implements AsyncDisposable {
         kind: bus?.kind ?? this.config.bus,
         connected: bus?.connected ?? false,
         reconnects: bus?.reconnects ?? 0,
+        dropped: bus?.dropped ?? 0,
       },
     };
     if (!this.#supervisor) throw new Error('the node is not started');

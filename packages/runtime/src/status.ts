@@ -31,7 +31,7 @@ export interface NodeStatus {
   readonly version: string;
   readonly lifecycle: string;
   readonly uptimeS: number;
-  readonly bus: Pick<BusStatus, 'kind' | 'connected' | 'reconnects'>;
+  readonly bus: Pick<BusStatus, 'kind' | 'connected' | 'reconnects' | 'dropped'>;
   readonly actors: {
     readonly supervisor: ActorStatus;
     readonly worker: ActorStatus | null;

@@ -231,6 +231,7 @@ export function busContract(name: string, makeBus: () => Promise<Bus>): void {
         kind: a.kind,
         connected: true,
         reconnects: 0,
+        dropped: 0,
         closed: false,
       });
       await a.close();

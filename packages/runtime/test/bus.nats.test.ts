@@ -226,6 +226,7 @@ describeOwned('NatsBus reconnect (own nats-server, killed and restarted)', () =>
     });
     buses.push(pub);
     const p = uniquePrefix();
+    let refused = 0;
     for (const outage of [1, 2]) {
       await server.stop('SIGKILL');
       await waitFor(`the disconnect (outage ${outage})`, () => !pub.status().connected);
@@ -246,6 +247,8 @@ describeOwned('NatsBus reconnect (own nats-server, killed and restarted)', () =>
       await expect(
         pub.request(`${p}.status`, bytes('?'.repeat(300)), { timeoutMs: 100 }),
       ).rejects.toMatchObject({ code: 'DISCONNECTED' });
+      refused += 100 - kept + 1;
+      expect(pub.status().dropped).toBe(refused);
       // The actors' port counts such a hint as unsent instead of failing.
       const unsent: string[] = [];
       const port = busPort(
@@ -255,6 +258,7 @@ describeOwned('NatsBus reconnect (own nats-server, killed and restarted)', () =>
       );
       await expect(port.publish(`${p}.events`, { x: 'y'.repeat(300) })).resolves.toBeUndefined();
       expect(unsent).toEqual([`${p}.events`]);
+      refused += 1;
       await server.restart();
       await waitFor(`the reconnect (outage ${outage})`, () => pub.status().connected, 15_000);
       // Connected, nothing is counted against the bound.

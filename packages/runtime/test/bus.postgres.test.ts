@@ -104,6 +104,45 @@ describe('PostgresBus', () => {
     expect(rows[0]?.n).toBeGreaterThanOrEqual(n);
   });
 
+  it('under a flood, runs at most maxConcurrentReads claims, queues maxQueuedReads, and drops the rest (counted, reported)', async () => {
+    const pub = await bus();
+    const node = await bus({ maxConcurrentReads: 1, maxQueuedReads: 5 });
+    const events: BusEvent[] = [];
+    node.onEvent((e) => events.push(e));
+    const p = uniquePrefix();
+    const got: string[] = [];
+    await node.subscribe(`${p}.submit.>`, (m) => void got.push(text(m.data)), { queue: 'nodes' });
+    // Claims wait on this lock: one runs (and waits), five queue, the rest are dropped.
+    const blocker = await admin().connect();
+    try {
+      await blocker.query('begin');
+      await blocker.query('lock table baton.bus_claims in share row exclusive mode');
+      const n = 300;
+      await Promise.all(
+        Array.from({ length: n }, (_, i) => pub.publish(`${p}.submit.x`, bytes(String(i)))),
+      );
+      await waitFor('the flood to be dropped', () => node.status().dropped === n - 6);
+      expect(got).toEqual([]);
+      await blocker.query('commit');
+    } finally {
+      blocker.release();
+    }
+    await waitFor('the claimed and queued ones delivered', () => got.length === 6);
+    await sleep(200);
+    expect(got).toHaveLength(6);
+    expect(node.status().dropped).toBe(294);
+    const reported = events.filter((e) => e.type === 'error');
+    // Reported, at most once a second: not once per dropped message.
+    expect(reported.length).toBeGreaterThanOrEqual(1);
+    expect(reported.length).toBeLessThanOrEqual(5);
+    expect(String((reported[0] as { error: Error }).error.message)).toMatch(
+      /receiving faster than the database answers: dropped a message on .*\.submit\.x/,
+    );
+    // The flood over, the bus receives again.
+    await pub.publish(`${p}.submit.x`, bytes('after'));
+    await waitFor('the message after the flood', () => got.includes('after'));
+  });
+
   it('reconnects after its LISTEN backend is terminated, and its subscriptions keep receiving', async () => {
     const applicationName = appName();
     const sub = await bus({ applicationName });

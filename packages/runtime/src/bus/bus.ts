@@ -86,6 +86,12 @@ export interface BusStatus {
   readonly handlerErrors: number;
   /** Largest message body the transport carries, in bytes. */
   readonly maxPayload: number;
+  /**
+   * Messages this bus dropped to stay within its bounds: on NATS, sent while
+   * disconnected beyond the reconnect buffer; on PostgreSQL, received while
+   * more than `maxQueuedReads` waited for the database.
+   */
+  readonly dropped: number;
   /** True once `close()` was called. */
   readonly closed: boolean;
 }

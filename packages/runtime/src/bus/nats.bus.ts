@@ -108,6 +108,7 @@ export class NatsBus implements Bus {
   #connected = true;
   /** Bytes handed to the client since the connection was lost. */
   #buffered = 0;
+  #dropped = 0;
   #reconnects = 0;
   #handlerErrors = 0;
   #closing: Promise<void> | undefined;
@@ -200,6 +201,7 @@ export class NatsBus implements Bus {
     // The protocol line costs about the subject and a few numbers more.
     const size = data.length + subject.length + 32;
     if (this.#buffered + size > this.#bufferLimit) {
+      this.#dropped += 1;
       throw new BusError(
         'DISCONNECTED',
         `NATS is disconnected and ${this.#buffered} bytes already wait for the reconnect (limit ${this.#bufferLimit}): dropped a message on ${subject}`,
@@ -358,6 +360,7 @@ export class NatsBus implements Bus {
       reconnects: this.#reconnects,
       handlerErrors: this.#handlerErrors,
       maxPayload: this.#nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD,
+      dropped: this.#dropped,
       closed,
     };
   }

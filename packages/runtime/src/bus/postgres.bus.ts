@@ -65,6 +65,7 @@ import {
   type Envelope,
 } from './postgres.envelope.js';
 import { ReplyInbox, toBusError, type ReplyWait } from './postgres.inbox.js';
+import { ReadGate } from './postgres.gate.js';
 import { PgListener } from './postgres.listener.js';
 
 interface LocalSubscription {
@@ -108,6 +109,9 @@ export class PostgresBus implements Bus {
   readonly #inflight = new Set<Promise<void>>();
   readonly #background = new Set<Promise<unknown>>();
   readonly #onPoolError = (error: Error): void => this.#emit({ type: 'error', error });
+  readonly #reads: ReadGate;
+  /** When the last "dropped" error event went out (one a second at most). */
+  #droppedReportedAt = 0;
   #timers: NodeJS.Timeout[] = [];
   #roundRobin = 0;
   #handlerErrors = 0;
@@ -119,6 +123,7 @@ export class PostgresBus implements Bus {
   /** @internal use {@link createPostgresBus}. */
   constructor(options: CompiledPostgresBusOptions) {
     this.#opts = options;
+    this.#reads = new ReadGate(options.maxConcurrentReads, options.maxQueuedReads);
     this.#ownsPool = options.pool === undefined;
     this.#pool = options.pool ?? new pg.Pool({ ...options.poolConfig });
     this.#pool.on('error', this.#onPoolError);
@@ -182,7 +187,9 @@ export class PostgresBus implements Bus {
       if (typeof envelope.body !== 'number') this.#inbox.deliver(envelope.subject, envelope.body);
       else
         this.#track(
-          this.#body(envelope).then((body) => body && this.#inbox.deliver(envelope.subject, body)),
+          this.#gated(envelope, () => this.#body(envelope)).then(
+            (body) => body && this.#inbox.deliver(envelope.subject, body),
+          ),
         );
     }
     if (subs === undefined || this.#stopping) return;
@@ -199,7 +206,28 @@ export class PostgresBus implements Bus {
       for (const sub of plain) this.#deliver(sub, envelope, envelope.body);
       return;
     }
-    this.#track(this.#deliverClaimed(envelope, plain, groups));
+    this.#track(this.#gated(envelope, () => this.#deliverClaimed(envelope, plain, groups)));
+  }
+
+  /** Runs a message's database work through the read gate; a dropped one is reported. */
+  async #gated<T>(envelope: Envelope, work: () => Promise<T>): Promise<T | undefined> {
+    const before = this.#reads.dropped;
+    const result = await this.#reads.run(work);
+    if (this.#reads.dropped > before) {
+      const now = Date.now();
+      if (now - this.#droppedReportedAt >= 1000) {
+        this.#droppedReportedAt = now;
+        this.#emit({
+          type: 'error',
+          error: new BusError(
+            'BUS_FAILURE',
+            `receiving faster than the database answers: dropped a message on ${envelope.subject} (${this.#reads.dropped} in all; more than maxQueuedReads waited)`,
+            { subject: envelope.subject, dropped: this.#reads.dropped },
+          ),
+        });
+      }
+    }
+    return result;
   }
 
   /** Claims the message for each local queue group, then delivers to plain members and winners. */
@@ -398,6 +426,7 @@ export class PostgresBus implements Bus {
       reconnects: this.#listener.reconnects,
       handlerErrors: this.#handlerErrors,
       maxPayload: this.#opts.maxPayloadBytes,
+      dropped: this.#reads.dropped,
       closed: this.#stopping,
     };
   }

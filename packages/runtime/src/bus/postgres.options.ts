@@ -91,6 +91,18 @@ export interface PostgresBusOptions {
    * @default 5000
    */
   readonly closeGraceMs?: number;
+  /**
+   * Database queries that receiving may run at once (a claim per queue-group
+   * message, a read per body stored by reference).
+   * @default 4
+   */
+  readonly maxConcurrentReads?: number;
+  /**
+   * Received messages that may wait for one of those; beyond, a message is
+   * dropped unread and counted in `status().dropped`.
+   * @default 10000
+   */
+  readonly maxQueuedReads?: number;
 }
 
 /** The options after {@link compilePostgresBusOptions}: frozen, every default applied. */
@@ -111,6 +123,8 @@ export interface CompiledPostgresBusOptions {
   readonly connectTimeoutMs: number;
   readonly pingIntervalMs: number;
   readonly closeGraceMs: number;
+  readonly maxConcurrentReads: number;
+  readonly maxQueuedReads: number;
 }
 
 const field = (name: string): string => `postgresBus.${name}`;
@@ -270,5 +284,7 @@ export function compilePostgresBusOptions(options: PostgresBusOptions): Compiled
     connectTimeoutMs,
     pingIntervalMs: positive('pingIntervalMs', options.pingIntervalMs, 15_000),
     closeGraceMs: positive('closeGraceMs', options.closeGraceMs, 5000),
+    maxConcurrentReads: positive('maxConcurrentReads', options.maxConcurrentReads, 4, 1000),
+    maxQueuedReads: positive('maxQueuedReads', options.maxQueuedReads, 10_000, 10_000_000),
   });
 }
