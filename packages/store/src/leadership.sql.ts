@@ -40,19 +40,23 @@ export function leadershipSql(s: string) {
              greatest(0, extract(epoch from lease_expires_at - now()) * 1000)::bigint as remaining_ms
         from ${th} where group_id = $1`,
 
-    // $1 group, $2 node, $3 observed term, $4 lease ms, $5 reason
+    // $1 group, $2 node, $3 observed term, $4 lease ms, $5 reason. Run after
+    // waiting for the fence lock (see LeadershipStore.acquire): its times are
+    // the statement's, not the transaction's, so a grant that waited for
+    // fenced work neither starts with a lease already run down nor misses
+    // one that ran out during the wait.
     acquire: `
       with ins as (
         insert into ${th} (group_id, task_id, term, granted_at, lease_expires_at)
-        select $1, $2, 1, now(), now() + $4 * interval '1 millisecond' where $3::bigint = 0
+        select $1, $2, 1, statement_timestamp(), statement_timestamp() + $4 * interval '1 millisecond' where $3::bigint = 0
         on conflict (group_id) do nothing
         returning term
       ), upd as (
         update ${th}
-           set task_id = $2, term = term + 1, granted_at = now(),
-               lease_expires_at = now() + $4 * interval '1 millisecond'
+           set task_id = $2, term = term + 1, granted_at = statement_timestamp(),
+               lease_expires_at = statement_timestamp() + $4 * interval '1 millisecond'
          where group_id = $1 and term = $3 and $3::bigint > 0
-           and (task_id is null or lease_expires_at <= now())
+           and (task_id is null or lease_expires_at <= statement_timestamp())
         returning term
       ), got as (
         select term from ins union all select term from upd

@@ -27,6 +27,9 @@ export type FencedOutcome<T> =
   | { readonly ok: true; readonly value: T }
   | { readonly ok: false; readonly reason: 'stale_term'; readonly currentTerm: number };
 
+/** How long a grant's transaction may sit idle holding the fence lock. */
+const ACQUIRE_IDLE_TIMEOUT_MS = 2000;
+
 /**
  * The warm-backup token of each group. Terms strictly increase on every
  * grant (including a re-grant to the same node); at most one holder per term.
@@ -81,8 +84,12 @@ export class LeadershipStore {
     const client = await this.#pool.connect();
     let rows: { term: string }[];
     try {
+      // A candidate paused while it holds the lock would block every grant and
+      // every fenced transaction: PostgreSQL ends such a session, as in `fenced`.
       await client.query(
-        `begin isolation level read committed; ${fenceLock(this.#schema, opts.groupId).exclusive}`,
+        `begin isolation level read committed; ` +
+          `set local idle_in_transaction_session_timeout = ${ACQUIRE_IDLE_TIMEOUT_MS}; ` +
+          fenceLock(this.#schema, opts.groupId).exclusive,
       );
       ({ rows } = await client.query<{ term: string }>(this.#sql.acquire, [
         opts.groupId,

@@ -178,6 +178,28 @@ describe('the fence and the lease', () => {
     expect(await leadership.current('g-long')).toMatchObject({ holder: 'n1', term: 1 });
   });
 
+  it('a grant that waited for fenced work starts a full lease from when it is made', async () => {
+    const { leadership } = ctx.store;
+    await leadership.acquire({ groupId: 'g-wait', nodeId: 'n1', observedTerm: 0, leaseMs: 100 });
+    const write = leadership.fenced({ groupId: 'g-wait', term: 1 }, async (tx) => {
+      for (let i = 0; i < 12; i++) await tx.query('select pg_sleep(0.1)');
+    });
+    await sleep(150); // n1's lease has run out; its fenced work goes on
+    const granted = await leadership.acquire({
+      groupId: 'g-wait',
+      nodeId: 'n2',
+      observedTerm: 1,
+      leaseMs: 1000,
+    });
+    expect((await write).ok).toBe(true);
+    expect(granted).toEqual({ ok: true, term: 2 });
+    const token = await leadership.current('g-wait');
+    expect(token!.remainingMs).toBeGreaterThan(500);
+    expect(
+      await leadership.renew({ groupId: 'g-wait', nodeId: 'n2', term: 2, leaseMs: 1000 }),
+    ).toBe(true);
+  });
+
   it('a fenced transaction that waited for a grant sees it, even where the default isolation is repeatable read', async () => {
     const rr = createStore({
       pool: ctx.db.pool({ max: 4, options: '-c default_transaction_isolation=repeatable\\ read' }),
