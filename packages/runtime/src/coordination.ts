@@ -212,8 +212,10 @@ export interface RetentionPlan {
 /**
  * The built-in service that deletes finished tasks past their retention, and
  * the run log of coordinated services as old as completed tasks may get, on
- * the bearer only: every statement is fenced by its term.
- * A run deletes at most 20 batches of 1,000 per status; the next run goes on.
+ * the bearer only, in leader-only transactions fenced by its term (the
+ * lease renewals never wait for them). Each run walks up to 50 windows of
+ * 5,000 task ids per status and goes on where the last one stopped, so a
+ * large table is covered over several runs and no statement is long.
  */
 export function retentionService(
   plan: RetentionPlan,
@@ -224,6 +226,8 @@ export function retentionService(
     ['cancelled', plan.cancelledMs],
     ['dead_letter', plan.deadLetterMs],
   ] as const;
+  // Where each status's walk goes on (this node's, while it bears the token).
+  const cursors = new Map<string, string | null>();
   return {
     name: 'baton.retention',
     intervalMs: plan.intervalMs,
@@ -231,18 +235,22 @@ export function retentionService(
     maxConsecutiveFailures: 0,
     hangTimeoutMs: 600_000,
     async execute({ term, signal }) {
+      const fence = { groupId: deps.groupId, term };
+      const fenced = <T>(work: (client: PoolClient) => Promise<T>) =>
+        deps.store.leadership.fenced(fence, work);
       for (const [status, olderThanMs] of kept) {
         if (olderThanMs === null || signal.aborted) continue;
         const outcome = await deps.store.tasks.prune({
           status,
           olderThanMs,
-          fence: { groupId: deps.groupId, term },
-          maxBatches: 20,
+          fenced,
+          after: cursors.get(status) ?? null,
         });
         if (!outcome.ok) {
           deps.metrics.recordStaleWrite('term');
           return;
         }
+        cursors.set(status, outcome.after);
         if (outcome.deleted > 0) {
           deps.metrics.tasksPruned.inc({ status }, outcome.deleted);
           deps.logger.info('deleted finished tasks past their retention', {
@@ -255,10 +263,7 @@ export function retentionService(
       // The run log of coordinated services is kept as long as completed tasks.
       if (plan.completedMs === null) return;
       for (let batch = 0; batch < 20 && !signal.aborted; batch++) {
-        const runs = await deps.store.serviceRuns.prune({
-          olderThanMs: plan.completedMs,
-          fence: { groupId: deps.groupId, term },
-        });
+        const runs = await deps.store.serviceRuns.prune({ olderThanMs: plan.completedMs, fence });
         if (!runs.ok) {
           deps.metrics.recordStaleWrite('term');
           return;

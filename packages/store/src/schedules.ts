@@ -178,8 +178,10 @@ export class ScheduleStore {
   }
 
   /**
-   * Deletes the schedule. Tasks already materialised stay (they are tasks);
-   * its tick rows stay too, so a tick can never be materialised twice.
+   * Deletes the schedule and its tick rows. Tasks already materialised stay
+   * (they are tasks), but no longer belong to a schedule: a schedule created
+   * later under the same id is another one, whose error policy and retry
+   * config they do not reach.
    */
   async unschedule(id: string, groupId?: string): Promise<void> {
     const { rows } = await this.#pool.query(this.#sql.delete, [id, groupId ?? null]);

@@ -78,35 +78,31 @@ export class ServiceRunStore {
   }
 
   /**
-   * Retention: deletes runs logged more than `olderThanMs` ago, at most
-   * `limit`, in a statement fenced by `fence`'s term. What maxCount counts
-   * is kept apart (`service_run_counts`) and does not change.
+   * Retention: deletes the group's runs logged more than `olderThanMs` ago,
+   * at most `limit`, in a leader-only transaction fenced by `fence`'s term
+   * (the bearer's lease renewals do not wait for it). What maxCount counts is
+   * kept apart (`service_run_counts`) and does not change.
    */
   async prune(opts: {
     olderThanMs: number;
     fence: { groupId: string; term: number };
     limit?: number;
   }): Promise<{ ok: true; deleted: number } | { ok: false; reason: 'stale_term' }> {
-    const { rows } = await this.#pool.query<{ fenced: boolean; n: number }>(
-      `with fence as (
-         select term from ${this.#s}.token_holder where group_id = $1 and term = $2 for share
-       ), del as (
-         delete from ${this.#s}.service_runs
-          where id in (select id from ${this.#s}.service_runs
-                        where started_at < now() - $3 * interval '1 millisecond'
-                          and exists (select 1 from fence)
-                        order by started_at limit $4)
-         returning id
-       )
-       select exists (select 1 from fence) as fenced, count(*)::int as n from del`,
-      [opts.fence.groupId, opts.fence.term, opts.olderThanMs, opts.limit ?? 1000],
+    const outcome = await this.#leadership.fenced(opts.fence, (client) =>
+      client.query<{ n: number }>(
+        `with del as (
+           delete from ${this.#s}.service_runs
+            where id in (select id from ${this.#s}.service_runs
+                          where group_id = $1 and started_at < now() - $2 * interval '1 millisecond'
+                          order by started_at limit $3)
+           returning id
+         )
+         select count(*)::int as n from del`,
+        [opts.fence.groupId, opts.olderThanMs, opts.limit ?? 1000],
+      ),
     );
-    const row = rows[0]!;
-    if (!row.fenced) {
-      this.#leadership.countStaleTerm();
-      return { ok: false, reason: 'stale_term' };
-    }
-    return { ok: true, deleted: row.n };
+    if (!outcome.ok) return { ok: false, reason: 'stale_term' };
+    return { ok: true, deleted: outcome.value.rows[0]!.n };
   }
 
   /** The runs of a group (one service, or all), oldest first. */

@@ -380,25 +380,18 @@ export function rescueSql(s: string, fenced: boolean): string {
 }
 
 /**
- * Retention: deletes finished tasks of one status that finished more than
- * `$6` ms ago, with their history and schedule ticks, at most `$7` per call,
- * in id order from `$4` (exclusive) up to `$5`. Fenced by the group's term
- * like a rescue. `$5` bounds the primary-key scan: completed tasks have no
- * status index (it would cost every completion a write), so the scan stops
- * at the last task created before the cutoff instead of walking them all.
+ * Retention: deletes the tasks of status `$1` with ids in (`$2`, `$3`] that
+ * finished more than `$4` ms ago, with their history and schedule ticks.
+ * Run inside a fenced transaction (the caller's); the id window bounds what
+ * one statement reads (see TaskStore.prune).
  */
 export function pruneSql(s: string): string {
   const t = `${s}.tasks`;
   return `
-    with fence as (
-      select term from ${s}.token_holder where group_id = $1 and term = $2 for share
-    ), victims as (
+    with victims as (
       select id from ${t}
-       where status = $3::${s}.task_status and id > $4::bigint and id <= $5::bigint
-         and finished_at < now() - $6 * interval '1 millisecond'
-         and exists (select 1 from fence)
-       order by id
-       limit $7
+       where status = $1::${s}.task_status and id > $2::bigint and id <= $3::bigint
+         and finished_at < now() - $4 * interval '1 millisecond'
        for update skip locked
     ), ticks as (
       -- "is not null" lets the planner use the partial index on task_id.
@@ -409,8 +402,7 @@ export function pruneSql(s: string): string {
     ), del as (
       delete from ${t} where id in (select id from victims) returning id
     )
-    select exists (select 1 from fence) as fenced, count(*)::int as n, max(id)::text as last
-      from del`;
+    select count(*)::int as n from del`;
 }
 
 /** The first task at or after `$1`, and whether it was created more than `$2` ms ago. */

@@ -3,6 +3,7 @@ import { backoffMs } from './backoff.js';
 import { IllegalTransitionError, InvalidArgumentError, TaskNotFoundError } from './errors.js';
 import { storableJson } from './json.js';
 import { createdBeforeSql, pruneSql, rescueSql, taskSql } from './tasks.sql.js';
+import type { FencedOutcome } from './leadership.js';
 import {
   TASK_STATUSES,
   TERMINAL_STATUSES,
@@ -557,19 +558,29 @@ export class TaskStore {
 
   /**
    * Retention: deletes tasks of a terminal `status` that finished more than
-   * `olderThanMs` ago, with their history and schedule ticks, in batches of
-   * `batch` (at most `maxBatches` of them per call), fenced by the group's
-   * term. Returns how many were deleted, or `stale_term` when the term was
-   * no longer current (nothing more is deleted then). An idempotency key is
-   * free again once its task is deleted.
+   * `olderThanMs` ago, with their history and schedule ticks.
+   *
+   * It walks the primary key in windows of `windowIds` ids, each one
+   * statement inside `fenced` (the caller's leader-only transaction: a
+   * stale term deletes nothing and ends the walk), from `after` up to the
+   * last task created before the cutoff (found by bisection: later ones
+   * cannot have finished before it). A window costs the same whether it
+   * holds a deletable row or none, so kept rows (a month of dead letters,
+   * delayed tasks) never make one statement long. At most `maxWindows` per
+   * call: `after` in the result says where the next call goes on, `null`
+   * that the walk reached the end (start again from the beginning next time).
+   * An idempotency key is free again once its task is deleted.
    */
   async prune(opts: {
     status: 'completed' | 'cancelled' | 'dead_letter';
     olderThanMs: number;
-    fence: Fence;
-    batch?: number;
-    maxBatches?: number;
-  }): Promise<{ ok: true; deleted: number } | { ok: false; reason: 'stale_term' }> {
+    fenced: <T>(work: (client: PoolClient) => Promise<T>) => Promise<FencedOutcome<T>>;
+    after?: string | null;
+    windowIds?: number;
+    maxWindows?: number;
+  }): Promise<
+    { ok: true; deleted: number; after: string | null } | { ok: false; reason: 'stale_term' }
+  > {
     if (!TERMINAL_STATUSES.has(opts.status)) {
       throw new InvalidArgumentError(
         'status',
@@ -577,26 +588,34 @@ export class TaskStore {
         opts.status,
       );
     }
-    const batch = opts.batch ?? 1000;
-    const upper = await this.#lastCreatedBefore(opts.olderThanMs);
-    if (upper === undefined) return { ok: true, deleted: 0 };
-    let after = '0';
+    const window = BigInt(opts.windowIds ?? 5000);
+    const upperId = await this.#lastCreatedBefore(opts.olderThanMs);
+    if (upperId === undefined) return { ok: true, deleted: 0, after: null };
+    const upper = BigInt(upperId);
+    let from = opts.after != null ? BigInt(opts.after) : 0n;
     let deleted = 0;
-    for (let i = 0; i < (opts.maxBatches ?? 100); i++) {
-      const { rows } = await this.#pool.query<{ fenced: boolean; n: number; last: string | null }>(
-        this.#prune,
-        [opts.fence.groupId, opts.fence.term, opts.status, after, upper, opts.olderThanMs, batch],
-      );
-      const row = rows[0]!;
-      if (!row.fenced) {
-        this.stats.staleTerms++;
-        return { ok: false, reason: 'stale_term' };
+    for (let i = 0; i < (opts.maxWindows ?? 50) && from < upper; i++) {
+      // Over gaps (ids deleted, or never used) at once: from the next id there is.
+      const next = await this.#firstIdFrom(from + 1n);
+      if (next === undefined || next.id > upper) {
+        from = upper;
+        break;
       }
-      deleted += row.n;
-      if (row.n < batch || row.last === null) break;
-      after = row.last;
+      from = next.id - 1n;
+      const to = from + window < upper ? from + window : upper;
+      const outcome = await opts.fenced((client) =>
+        client.query<{ n: number }>(this.#prune, [
+          opts.status,
+          from.toString(),
+          to.toString(),
+          opts.olderThanMs,
+        ]),
+      );
+      if (!outcome.ok) return { ok: false, reason: 'stale_term' };
+      deleted += outcome.value.rows[0]!.n;
+      from = to;
     }
-    return { ok: true, deleted };
+    return { ok: true, deleted, after: from < upper ? from.toString() : null };
   }
 
   /**
@@ -605,25 +624,29 @@ export class TaskStore {
    * probes, however large the table.
    */
   async #lastCreatedBefore(ms: number): Promise<string | undefined> {
-    const probe = async (from: bigint) =>
-      (
-        await this.#pool.query<{ id: string; old: boolean }>(this.#createdBefore, [
-          from.toString(),
-          ms,
-        ])
-      ).rows[0];
+    const probe = (from: bigint) => this.#firstIdFrom(from, ms);
     const first = await probe(0n);
     if (!first?.old) return undefined;
-    let found = BigInt(first.id);
+    let found = first.id;
     const { rows } = await this.#pool.query<{ max: string }>(this.#maxId);
     let high = BigInt(rows[0]!.max);
     while (found < high) {
       const mid = found + (high - found + 1n) / 2n;
       const row = await probe(mid);
-      if (row?.old) found = BigInt(row.id);
+      if (row?.old) found = row.id;
       else high = mid - 1n;
     }
     return found.toString();
+  }
+
+  /** The first task id at or after `from`, and whether it was created more than `ms` ago. */
+  async #firstIdFrom(from: bigint, ms = 0): Promise<{ id: bigint; old: boolean } | undefined> {
+    const { rows } = await this.#pool.query<{ id: string; old: boolean }>(this.#createdBefore, [
+      from.toString(),
+      ms,
+    ]);
+    const row = rows[0];
+    return row ? { id: BigInt(row.id), old: row.old } : undefined;
   }
 
   /** dead_letter -> pending, with `attempts` more attempts (recorded). */

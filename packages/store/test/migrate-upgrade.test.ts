@@ -57,10 +57,11 @@ describe('upgrading a version-5 schema whose services have run', () => {
     await pool.query(`drop table ${schema}.service_run_counts`);
     await pool.query(`drop index ${schema}.service_runs_started_idx`);
     await pool.query(`delete from ${schema}.migrations where id = 6`);
-    // Three runs logged by version 5, two days ago.
+    // Three runs logged by version 5, two days ago, and one of another group.
     await pool.query(
       `insert into ${schema}.service_runs (group_id, service, term, node, started_at)
-       select 'g6', 'sweep', 1, 'n1', now() - interval '2 days' from generate_series(1, 3)`,
+       select 'g6', 'sweep', 1, 'n1', now() - interval '2 days' from generate_series(1, 3)
+       union all select 'g7', 'sweep', 1, 'n9', now() - interval '2 days'`,
     );
     expect(await migrate(pool, schema)).toMatchObject({ applied: [6] });
 
@@ -81,6 +82,8 @@ describe('upgrading a version-5 schema whose services have run', () => {
     expect(await store.serviceRuns.record(run)).toMatchObject({ ok: true });
     expect(await store.serviceRuns.record(run)).toEqual({ ok: false, reason: 'max_count' });
     expect(await store.serviceRuns.list('g6', 'sweep')).toHaveLength(2);
+    // Another group's log is that group's to prune.
+    expect(await store.serviceRuns.list('g7', 'sweep')).toHaveLength(1);
     // A recent run is not old enough to go.
     expect(await store.serviceRuns.prune({ olderThanMs: 86_400_000, fence })).toEqual({
       ok: true,
