@@ -143,6 +143,41 @@ describe('PostgresBus', () => {
     await waitFor('the message after the flood', () => got.includes('after'));
   });
 
+  it('a closing bus claims no more queue-group messages: its waiting ones are left to the other members', async () => {
+    const pub = await bus();
+    const closing = await bus({ maxConcurrentReads: 1 });
+    const staying = await bus();
+    const p = uniquePrefix();
+    const got: string[] = [];
+    await closing.subscribe(`${p}.submit.>`, (m) => void got.push(`closing:${text(m.data)}`), {
+      queue: 'nodes',
+    });
+    await staying.subscribe(`${p}.submit.>`, (m) => void got.push(`staying:${text(m.data)}`), {
+      queue: 'nodes',
+    });
+    const blocker = await admin().connect();
+    let closed: Promise<void>;
+    try {
+      await blocker.query('begin');
+      await blocker.query('lock table baton.bus_claims in share row exclusive mode');
+      await Promise.all(
+        Array.from({ length: 40 }, (_, i) => pub.publish(`${p}.submit.x`, bytes(String(i)))),
+      );
+      await sleep(300); // every message heard, every claim waiting on the lock
+      closed = closing.close();
+      await sleep(50);
+    } finally {
+      await blocker.query('commit');
+      blocker.release();
+    }
+    await closed;
+    // The one claim the closing bus had sent may have won its message; no other.
+    await waitFor('the staying member to take the rest', () => got.length >= 39);
+    await sleep(200);
+    expect(got.filter((g) => g.startsWith('closing:'))).toEqual([]);
+    expect(got.length).toBeGreaterThanOrEqual(39);
+  });
+
   it('reconnects after its LISTEN backend is terminated, and its subscriptions keep receiving', async () => {
     const applicationName = appName();
     const sub = await bus({ applicationName });

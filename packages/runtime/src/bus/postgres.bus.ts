@@ -186,10 +186,10 @@ export class PostgresBus implements Bus {
     if (forInbox && this.#inbox.wants(envelope.subject)) {
       if (typeof envelope.body !== 'number') this.#inbox.deliver(envelope.subject, envelope.body);
       else
+        // A reply to this node's own request: not gated (it is bounded by
+        // the requests this node made, and must not wait behind a flood).
         this.#track(
-          this.#gated(envelope, () => this.#body(envelope)).then(
-            (body) => body && this.#inbox.deliver(envelope.subject, body),
-          ),
+          this.#body(envelope).then((body) => body && this.#inbox.deliver(envelope.subject, body)),
         );
     }
     if (subs === undefined || this.#stopping) return;
@@ -238,6 +238,8 @@ export class PostgresBus implements Bus {
   ): Promise<void> {
     const winners = await Promise.all(
       [...groups].map(async ([queue, members]) => {
+        // Closing: leave the message to the group's other members, unclaimed.
+        if (this.#stopping) return undefined;
         if (!(await this.#store.claim(envelope.id, queue))) return undefined;
         // The turn passes on the messages this bus won, so every member gets its share of them.
         return members[this.#roundRobin++ % members.length];
