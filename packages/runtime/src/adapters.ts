@@ -9,16 +9,16 @@ import type { Bus } from './bus/bus.js';
 import { decodeMessage, encodeMessage } from './bus/codec.js';
 import { BusError } from './bus/errors.js';
 
-/** A message the bus refused because it is disconnected and its reconnect buffer is full. */
+/** A message the bus refused because it is disconnected. */
 export const isDisconnected = (error: unknown): boolean =>
   error instanceof BusError && error.code === 'DISCONNECTED';
 
 /**
  * The actors' bus port over a {@link Bus}: plain objects in, msgpack on the
  * wire. `onDrop` hears of a message received that cannot be decoded;
- * `onUnsent` of one not sent because the bus is disconnected with its
- * reconnect buffer full (a hint lost, counted rather than failed: a watchdog
- * would otherwise log every heartbeat of a long outage).
+ * `onUnsent` of one not sent because the bus is disconnected (a hint lost,
+ * counted rather than failed: a watchdog would otherwise log every heartbeat
+ * of a long outage).
  */
 export function busPort(
   bus: Bus,

@@ -217,27 +217,22 @@ describeOwned('NatsBus reconnect (own nats-server, killed and restarted)', () =>
     expect(sub.status()).toMatchObject({ connected: true, reconnects: 1, closed: false });
   });
 
-  it('keeps at most reconnectBufferBytes while disconnected and refuses the rest, outage after outage', async () => {
-    const pub = await createNatsBus({
-      servers: server.url,
-      name: 'pub',
-      ...FAST,
-      reconnectBufferBytes: 4096,
-    });
+  it('refuses to send while disconnected (DISCONNECTED, counted), outage after outage, and sends again after', async () => {
+    const sub = await createNatsBus({ servers: server.url, name: 'sub', ...FAST });
+    buses.push(sub);
+    const pub = await createNatsBus({ servers: server.url, name: 'pub', ...FAST });
     buses.push(pub);
     const p = uniquePrefix();
+    const got: string[] = [];
+    await sub.subscribe(`${p}.events`, (m) => void got.push(text(m.data)));
     let refused = 0;
     for (const outage of [1, 2]) {
       await server.stop('SIGKILL');
       await waitFor(`the disconnect (outage ${outage})`, () => !pub.status().connected);
-      // 100 messages of 200 bytes: about 17 fit in 4 KiB, the rest are refused.
       const outcomes = await Promise.allSettled(
-        Array.from({ length: 100 }, () => pub.publish(`${p}.events`, bytes('x'.repeat(200)))),
+        Array.from({ length: 10 }, (_, i) => pub.publish(`${p}.events`, bytes(`lost-${i}`))),
       );
-      const kept = outcomes.filter((o) => o.status === 'fulfilled').length;
-      expect(kept).toBeGreaterThan(10);
-      expect(kept).toBeLessThan(21);
-      for (const o of outcomes.slice(kept)) {
+      for (const o of outcomes) {
         expect(o.status).toBe('rejected');
         const error = (o as PromiseRejectedResult).reason as BusError;
         expect(error).toBeInstanceOf(BusError);
@@ -245,10 +240,8 @@ describeOwned('NatsBus reconnect (own nats-server, killed and restarted)', () =>
         expect(error.message).toContain(`${p}.events`);
       }
       await expect(
-        pub.request(`${p}.status`, bytes('?'.repeat(300)), { timeoutMs: 100 }),
+        pub.request(`${p}.status`, bytes('?'), { timeoutMs: 100 }),
       ).rejects.toMatchObject({ code: 'DISCONNECTED' });
-      refused += 100 - kept + 1;
-      expect(pub.status().dropped).toBe(refused);
       // The actors' port counts such a hint as unsent instead of failing.
       const unsent: string[] = [];
       const port = busPort(
@@ -256,14 +249,27 @@ describeOwned('NatsBus reconnect (own nats-server, killed and restarted)', () =>
         () => {},
         (subject) => unsent.push(subject),
       );
-      await expect(port.publish(`${p}.events`, { x: 'y'.repeat(300) })).resolves.toBeUndefined();
+      await expect(port.publish(`${p}.events`, { x: 1 })).resolves.toBeUndefined();
       expect(unsent).toEqual([`${p}.events`]);
-      refused += 1;
+      refused += 12;
+      expect(pub.status().dropped).toBe(refused);
       await server.restart();
-      await waitFor(`the reconnect (outage ${outage})`, () => pub.status().connected, 15_000);
-      // Connected, nothing is counted against the bound.
-      for (let i = 0; i < 100; i++) await pub.publish(`${p}.events`, bytes('x'.repeat(200)));
+      await waitFor(
+        `both buses to reconnect (outage ${outage})`,
+        () => sub.status().connected && pub.status().connected,
+        15_000,
+      );
+      // Sent again: publish until one arrives (the subscriber's interest may
+      // reach the new server a moment after the publisher is back).
+      const deadline = Date.now() + 10_000;
+      while (!got.includes(`after-${outage}`) && Date.now() < deadline) {
+        await pub.publish(`${p}.events`, bytes(`after-${outage}`));
+        await sleep(50);
+      }
+      expect(got).toContain(`after-${outage}`);
     }
+    expect(got.filter((g) => g.startsWith('lost-'))).toEqual([]);
+    expect(pub.status().dropped).toBe(refused);
   });
 });
 

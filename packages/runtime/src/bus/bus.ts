@@ -87,9 +87,9 @@ export interface BusStatus {
   /** Largest message body the transport carries, in bytes. */
   readonly maxPayload: number;
   /**
-   * Messages this bus dropped to stay within its bounds: on NATS, sent while
-   * disconnected beyond the reconnect buffer; on PostgreSQL, received while
-   * more than `maxQueuedReads` waited for the database.
+   * Messages this bus dropped: on NATS, refused while disconnected; on
+   * PostgreSQL, received while more than `maxQueuedReads` waited for the
+   * database.
    */
   readonly dropped: number;
   /** True once `close()` was called. */

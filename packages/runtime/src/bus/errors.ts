@@ -20,7 +20,7 @@ export type BusErrorCode =
   | 'NO_RESPONDERS'
   | 'CLOSED'
   | 'CONNECT_FAILED'
-  /** Disconnected, and the messages kept for the reconnect fill their bound: this one was dropped. */
+  /** Disconnected: the message was not sent. */
   | 'DISCONNECTED'
   | 'BUS_FAILURE';
 

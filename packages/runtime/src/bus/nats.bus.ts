@@ -5,10 +5,11 @@
  * re-registers every subscription on the new connection, so subscribers
  * keep consuming after a server restart without any action of ours (the
  * BullMQ "workers stop after reconnect" failure; see the reconnect test in
- * `test/bus.nats.test.ts`). Messages sent while disconnected are
- * buffered by the client and sent after the reconnect, up to
- * `reconnectBufferBytes`; beyond that they are refused (`DISCONNECTED`), not
- * buffered without bound.
+ * `test/bus.nats.test.ts`). While disconnected, sending is refused with
+ * `BusError` `DISCONNECTED` (and counted in `status().dropped`): the client
+ * would take the message, then discard it at its next reconnect attempt
+ * (it empties its outbound buffer on every dial), so refusing says what
+ * happens. Bus messages are hints; their senders count or retry them.
  */
 import {
   connect,
@@ -68,7 +69,7 @@ export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
       { cause: error },
     );
   }
-  return new NatsBus(nc, compiled.closeGraceMs, compiled.reconnectBufferBytes);
+  return new NatsBus(nc, compiled.closeGraceMs);
 }
 
 function toBusError(error: unknown, subject: string): Error {
@@ -104,20 +105,16 @@ export class NatsBus implements Bus {
   readonly #subscriptions = new Set<Subscription>();
   readonly #inflight = new Set<Promise<void>>();
   readonly #statusLoop: Promise<void>;
-  readonly #bufferLimit: number;
   #connected = true;
-  /** Bytes handed to the client since the connection was lost. */
-  #buffered = 0;
   #dropped = 0;
   #reconnects = 0;
   #handlerErrors = 0;
   #closing: Promise<void> | undefined;
 
   /** @internal use {@link createNatsBus}. */
-  constructor(nc: NatsConnection, closeGraceMs: number, bufferLimit = 8 * 1024 * 1024) {
+  constructor(nc: NatsConnection, closeGraceMs: number) {
     this.#nc = nc;
     this.#closeGraceMs = closeGraceMs;
-    this.#bufferLimit = bufferLimit;
     this.#statusLoop = this.#watchStatus().catch((error: unknown) =>
       this.#emit({
         type: 'error',
@@ -151,7 +148,6 @@ export class NatsBus implements Bus {
           break;
         case 'reconnect':
           this.#connected = true;
-          this.#buffered = 0;
           this.#reconnects += 1;
           this.#emit({ type: 'reconnected', reconnects: this.#reconnects });
           break;
@@ -192,29 +188,21 @@ export class NatsBus implements Bus {
     if (data.length > limit) throw new PayloadTooLargeError('data', data.length, limit);
   }
 
-  /**
-   * While disconnected, the client keeps what is sent for the reconnect:
-   * refuses a message that would take that beyond its bound.
-   */
-  #admit(subject: string, data: Uint8Array): void {
+  /** Refuses to send while disconnected (see the module comment), counting it. */
+  #admit(subject: string): void {
     if (this.#connected) return;
-    // The protocol line costs about the subject and a few numbers more.
-    const size = data.length + subject.length + 32;
-    if (this.#buffered + size > this.#bufferLimit) {
-      this.#dropped += 1;
-      throw new BusError(
-        'DISCONNECTED',
-        `NATS is disconnected and ${this.#buffered} bytes already wait for the reconnect (limit ${this.#bufferLimit}): dropped a message on ${subject}`,
-        { subject },
-      );
-    }
-    this.#buffered += size;
+    this.#dropped += 1;
+    throw new BusError(
+      'DISCONNECTED',
+      `NATS is disconnected: a message on ${subject} was not sent (the client keeps nothing across a reconnect)`,
+      { subject },
+    );
   }
 
   async publish(subject: string, data: Uint8Array): Promise<void> {
     this.#assertOpen(subject);
     this.#checkSize(data);
-    this.#admit(subject, data);
+    this.#admit(subject);
     try {
       this.#nc.publish(subject, data);
     } catch (error) {
@@ -284,7 +272,7 @@ export class NatsBus implements Bus {
         if (nc.isClosed())
           throw new BusError('CLOSED', `the bus is closed (reply to ${msg.subject})`);
         this.#checkSize(data);
-        this.#admit(msg.reply, data);
+        this.#admit(msg.reply);
         try {
           nc.publish(msg.reply, data);
         } catch (error) {
@@ -311,7 +299,7 @@ export class NatsBus implements Bus {
   async request(subject: string, data: Uint8Array, options: RequestOptions): Promise<Uint8Array> {
     this.#assertOpen(subject);
     this.#checkSize(data);
-    this.#admit(subject, data);
+    this.#admit(subject);
     try {
       const reply = await this.#nc.request(subject, data, { timeout: options.timeoutMs });
       return reply.data;
@@ -327,7 +315,7 @@ export class NatsBus implements Bus {
   ): Promise<Uint8Array[]> {
     this.#assertOpen(subject);
     this.#checkSize(data);
-    this.#admit(subject, data);
+    this.#admit(subject);
     const expected = options.expected;
     const replies: Uint8Array[] = [];
     if (expected !== undefined && expected <= 0) return replies;

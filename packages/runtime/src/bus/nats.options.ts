@@ -79,20 +79,11 @@ export interface NatsBusOptions {
    * @default 5000
    */
   readonly closeGraceMs?: number;
-  /**
-   * Bytes of outgoing messages kept while disconnected, sent after the
-   * reconnect. Beyond it, sending fails with `BusError` `DISCONNECTED` and
-   * the message is dropped: the bus carries hints, and a long outage must
-   * not grow the process without bound.
-   * @default 8388608 (8 MiB)
-   */
-  readonly reconnectBufferBytes?: number;
 }
 
 export interface CompiledNatsBusOptions {
   readonly connection: NodeConnectionOptions;
   readonly closeGraceMs: number;
-  readonly reconnectBufferBytes: number;
 }
 
 function positive(field: string, value: number | undefined, fallback: number): number {
@@ -163,10 +154,5 @@ export function compileNatsBusOptions(options: NatsBusOptions): CompiledNatsBusO
   return Object.freeze({
     connection: Object.freeze(connection),
     closeGraceMs: positive('closeGraceMs', options.closeGraceMs, 5000),
-    reconnectBufferBytes: positive(
-      'reconnectBufferBytes',
-      options.reconnectBufferBytes,
-      8 * 1024 * 1024,
-    ),
   });
 }

@@ -301,7 +301,7 @@ export function createMetrics(options: MetricsOptions = {}): BatonMetrics {
     ),
     busMessagesDropped: counter(
       'baton_bus_messages_dropped_total',
-      'Bus messages dropped: received and undecodable, invalid or without a reply subject, or not sent (disconnected, reconnect buffer full; publish failed).',
+      'Bus messages dropped: received and undecodable, invalid or without a reply subject, or not sent (disconnected; publish failed).',
       ['subject_kind', 'reason'],
     ),
     busReconnects: counter(
