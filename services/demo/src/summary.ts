@@ -62,7 +62,13 @@ export async function collectSummary(
     runs: runs.filter((r) => r.term === g.term).reduce((s, r) => s + r.runs, 0),
     runNodes: runs.filter((r) => r.term === g.term).map((r) => r.node),
   }));
-  const ticks = (await q<{ n: number }>(`select count(*)::int as n from $S.schedule_ticks`))[0]!.n;
+  // The tasks its ticks became (unscheduling the job deleted its tick rows;
+  // the tasks stay, one per due time: their idempotency key is unique).
+  const ticks = (
+    await q<{ n: number }>(
+      `select count(*)::int as n from $S.tasks where idempotency_key like 'schedule:demo-cleanup:%'`,
+    )
+  )[0]!.n;
   const checks = [
     {
       name: 'every submitted task reached a terminal state',
