@@ -32,5 +32,6 @@ it('pnpm demo (short) runs to completion on embedded PostgreSQL and the PostgreS
   for (const t of summary.terms) expect(t.runNodes.every((n) => n === t.holder)).toBe(true);
   expect(summary.failover.newBearer).not.toBeNull();
   expect(summary.failover.newBearer).not.toBe(summary.failover.killed);
+  expect(summary.scheduleTicks).toBeGreaterThan(0);
   expect(summary.checks.every((c) => c.ok)).toBe(true);
 }, 240_000);
