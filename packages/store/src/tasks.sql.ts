@@ -225,10 +225,15 @@ export function taskSql(s: string) {
                                   then now() else null end,
                last_error = $5::jsonb, lease_expires_at = null
           from old where t.id = old.id
-        returning t.id, t.status, t.run_at, t.attempt, t.lease_owner, old.status as from_status
+        returning t.id, t.status, t.run_at, t.attempt, t.lease_owner, t.started_at,
+                  old.status as from_status
       ), hist as (
+        -- The attempt's start goes with its failure: the next attempt's start
+        -- overwrites the row's started_at.
         insert into ${h} (task_id, from_status, to_status, node, attempt, detail)
-        select id, from_status, status, lease_owner, attempt, $5::jsonb from upd
+        select id, from_status, status, lease_owner, attempt,
+               $5::jsonb || jsonb_build_object('startedAt', started_at)
+          from upd
       ), ${schedulePolicy(s)}
       select status, run_at from upd`,
 
@@ -369,11 +374,12 @@ export function rescueSql(s: string, fenced: boolean): string {
              last_error = jsonb_build_object('message', 'lease expired', 'owner', t.lease_owner),
              lease_expires_at = null
         from expired e where t.id = e.id
-      returning t.id, t.status, t.attempt, t.lease_owner, e.status as from_status
+      returning t.id, t.status, t.attempt, t.lease_owner, t.started_at, e.status as from_status
     ), hist as (
       insert into ${s}.task_history (task_id, from_status, to_status, node, attempt, detail)
       select id, from_status, status, $2, attempt,
-             jsonb_build_object('reason', 'lease_expired', 'owner', lease_owner)
+             jsonb_build_object('reason', 'lease_expired', 'owner', lease_owner,
+                                'startedAt', started_at)
         from upd
     ), ${schedulePolicy(s)}
     select id, status from upd`;

@@ -37,12 +37,15 @@ describe('leases', () => {
 
     expect(await tasks.complete({ id, attempt: 2 })).toEqual({ ok: true });
     const history = await tasks.history(id);
-    expect(history.find((h) => h.to === 'retry')).toMatchObject({
+    const rescued = history.find((h) => h.to === 'retry');
+    expect(rescued).toMatchObject({
       from: 'running',
       node: 'rescuer',
       attempt: 1,
       detail: { reason: 'lease_expired', owner: 'dead-node' },
     });
+    // The rescued attempt's start, kept with it.
+    expect(Date.parse((rescued!.detail as { startedAt: string }).startedAt)).toBeGreaterThan(0);
     expect(history.at(-1)).toMatchObject({ to: 'completed', attempt: 2, node: 'live-node' });
   });
 

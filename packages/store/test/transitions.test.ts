@@ -67,6 +67,12 @@ describe('legal transitions', () => {
       'claimed>running@2',
       'running>dead_letter@2',
     ]);
+    // Each failed attempt keeps its start: the row's started_at is the last attempt's.
+    const started = history.filter((h) => h.to === 'retry' || h.to === 'dead_letter');
+    const starts = started.map((h) => (h.detail as { startedAt: string }).startedAt);
+    expect(starts.every((at) => !Number.isNaN(Date.parse(at)))).toBe(true);
+    expect(Date.parse(starts[0]!)).toBeLessThan(Date.parse(starts[1]!));
+    expect(new Date(starts[1]!)).toEqual((await tasks.get(id))!.startedAt);
   });
 
   it('claim-and-start makes both transitions in one statement, and records them on a re-claim', async () => {
