@@ -82,6 +82,11 @@ export class LeadershipStore {
     // ends) to commit, and new ones wait for it: see `fenced`. At READ
     // COMMITTED the compare-and-set reads the token as it is after the wait.
     const client = await this.#pool.connect();
+    // A session ended by PostgreSQL (below) is reported here, not left to
+    // crash the process as an unhandled 'error'; the pending query rejects.
+    let broken: Error | undefined;
+    const onError = (error: Error) => (broken = error);
+    client.on('error', onError);
     let rows: { term: string }[];
     try {
       // A candidate paused while it holds the lock would block every grant and
@@ -100,9 +105,11 @@ export class LeadershipStore {
       ]));
       await client.query('commit');
     } catch (error) {
-      client.release(error instanceof Error ? error : true);
+      client.off('error', onError);
+      client.release(broken ?? (error instanceof Error ? error : true));
       throw error;
     }
+    client.off('error', onError);
     client.release();
     const row = rows[0];
     if (row) return { ok: true, term: Number(row.term) };

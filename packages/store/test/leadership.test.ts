@@ -1,3 +1,4 @@
+import type { PoolClient } from 'pg';
 import { describe, expect, it } from 'vitest';
 import { createStore } from '../src/index.js';
 import { fenceLock } from '../src/leadership.sql.js';
@@ -198,6 +199,50 @@ describe('the fence and the lease', () => {
     expect(
       await leadership.renew({ groupId: 'g-wait', nodeId: 'n2', term: 2, leaseMs: 1000 }),
     ).toBe(true);
+  });
+
+  it('a candidate paused in mid-grant is cut off by PostgreSQL after 2 s: the others go on, its process does not crash', async () => {
+    // A pool whose clients stall (as a paused process would) before the
+    // statement that follows the lock: the grant's session sits idle holding it.
+    const stalling = ctx.db.pool({ max: 2 });
+    const connect = stalling.connect.bind(stalling) as () => Promise<PoolClient>;
+    (stalling as unknown as { connect: () => Promise<PoolClient> }).connect = async () => {
+      const client = await connect();
+      const query = client.query.bind(client) as (...args: unknown[]) => Promise<unknown>;
+      let calls = 0;
+      (client as unknown as { query: (...args: unknown[]) => Promise<unknown> }).query = async (
+        ...args: unknown[]
+      ) => {
+        if (++calls === 2) await sleep(3000);
+        return query(...args);
+      };
+      return client;
+    };
+    const paused = createStore({ pool: stalling });
+    const { leadership } = ctx.store;
+    await leadership.acquire({ groupId: 'g-pause', nodeId: 'n1', observedTerm: 0, leaseMs: 50 });
+    await sleep(80);
+    const stalled = paused.leadership.acquire({
+      groupId: 'g-pause',
+      nodeId: 'n2',
+      observedTerm: 1,
+      leaseMs: 60_000,
+    });
+    stalled.catch(() => undefined);
+    await sleep(100);
+    const t0 = Date.now();
+    // Another candidate gets the term once PostgreSQL has ended the stalled session.
+    expect(
+      await leadership.acquire({
+        groupId: 'g-pause',
+        nodeId: 'n3',
+        observedTerm: 1,
+        leaseMs: 60_000,
+      }),
+    ).toEqual({ ok: true, term: 2 });
+    expect(Date.now() - t0).toBeLessThan(2900);
+    await expect(stalled).rejects.toThrow();
+    await paused.close();
   });
 
   it('a fenced transaction that waited for a grant sees it, even where the default isolation is repeatable read', async () => {
