@@ -74,6 +74,7 @@ export const watchdogMachine = watchdogSetup.createMachine({
       seq: 0,
       beats: 0,
       beatFailures: 0,
+      leaveRequested: false,
       lastBeatAt: null,
       members: {},
       election: initialElection,
@@ -92,23 +93,30 @@ export const watchdogMachine = watchdogSetup.createMachine({
       on: { LEAVE: '.leaving' },
       states: {
         beating: {
+          // A beat being written is let finish before the leave: its upsert,
+          // committing after the leave's delete, would put the row back.
+          on: { LEAVE: { actions: assign({ leaveRequested: true }) } },
           invoke: {
             src: 'beat',
             input: ({ context }) => ({ context, state: 'alive' as const }),
             onDone: [
+              { guard: 'leaveRequested', target: 'leaving', actions: 'beatDone' },
               { guard: 'firstBeat', target: 'waiting', actions: ['beatDone', 'notifyReady'] },
               { target: 'waiting', actions: 'beatDone' },
             ],
-            onError: {
-              target: 'waiting',
-              actions: [
-                'beatFailed',
-                {
-                  type: 'logError',
-                  params: ({ event }) => ({ message: 'heartbeat failed', error: event.error }),
-                },
-              ],
-            },
+            onError: [
+              { guard: 'leaveRequested', target: 'leaving', actions: 'beatFailed' },
+              {
+                target: 'waiting',
+                actions: [
+                  'beatFailed',
+                  {
+                    type: 'logError',
+                    params: ({ event }) => ({ message: 'heartbeat failed', error: event.error }),
+                  },
+                ],
+              },
+            ],
           },
         },
         waiting: { after: { heartbeatInterval: 'beating' } },

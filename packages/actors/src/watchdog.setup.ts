@@ -140,6 +140,7 @@ export const watchdogSetup = setup({
   },
   guards: {
     firstBeat: ({ context }) => context.beats === 0,
+    leaveRequested: ({ context }) => context.leaveRequested,
     electionEnabled: ({ context }) => context.electionConfig !== null,
     tokenFree: ({ context }, token: TokenView | null) =>
       readToken(token, context.nodeId).kind === 'free',

@@ -82,6 +82,8 @@ export interface WatchdogContext {
   seq: number;
   beats: number;
   beatFailures: number;
+  /** LEAVE arrived while a beat was being written: leave once it is (see the machine). */
+  leaveRequested: boolean;
   /** When `health_check` was last written, on the watchdog's clock; `null` before the first. */
   lastBeatAt: number | null;
   members: Record<string, MemberView>;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, SimulatedClock } from 'xstate';
-import { watchdogMachine, type WatchdogInput } from '../src/index.js';
+import { watchdogMachine, type HeartbeatInfo, type WatchdogInput } from '../src/index.js';
 import { evaluate, type WatchdogContext } from '../src/watchdog.types.js';
 import {
   bareWatchdog,
@@ -180,6 +180,33 @@ describe('watchdog', () => {
     await flush();
     expect(table.left).toEqual(['n1']);
     expect(table.beats.map((b) => b.info.state)).toEqual(['alive']);
+    expect(actor.getSnapshot().status).toBe('done');
+  });
+
+  it('on LEAVE during a beat, removes its row only once that beat is written (it would put the row back)', async () => {
+    const order: string[] = [];
+    let finishBeat!: () => void;
+    class SlowTable extends LeavingHeartbeat {
+      override async beat(nodeId: string, info: HeartbeatInfo): Promise<void> {
+        await new Promise<void>((resolve) => (finishBeat = resolve));
+        order.push('beat written');
+        await super.beat(nodeId, info);
+      }
+      override async leave(nodeId: string): Promise<void> {
+        order.push('row removed');
+        await super.leave(nodeId);
+      }
+    }
+    const table = new SlowTable();
+    const { actor } = startWatchdog({}, table);
+    await flush();
+    actor.send({ type: 'LEAVE' });
+    await flush();
+    expect(order).toEqual([]);
+    expect(actor.getSnapshot().status).toBe('active');
+    finishBeat();
+    await flush();
+    expect(order).toEqual(['beat written', 'row removed']);
     expect(actor.getSnapshot().status).toBe('done');
   });
 
