@@ -68,6 +68,9 @@ export interface NodeDeps {
   readonly logger?: Logger;
 }
 
+/** The coordinated services every node runs (see coordination.ts): their names are taken. */
+const BUILT_IN_SERVICES = new Set(['baton.schedules', 'baton.retention']);
+
 export class BatonNode implements AsyncDisposable {
   readonly config: CompiledConfig;
   readonly handlers: Handlers;
@@ -187,7 +190,7 @@ export class BatonNode implements AsyncDisposable {
   service(name: string, definition: ServiceDefinition): this {
     if (this.#lifecycle !== 'created') throw new Error('register services before start()');
     checkService(name, definition);
-    if (this.#services.has(name) || name === 'baton.schedules' || name === 'baton.retention') {
+    if (this.#services.has(name) || BUILT_IN_SERVICES.has(name)) {
       throw new Error(`a service named ${name} is already registered`);
     }
     this.#services.set(name, definition);
@@ -353,11 +356,14 @@ export class BatonNode implements AsyncDisposable {
         control.leadership.release({ ...o, groupId: g }),
     };
 
-    const drop = (subject: string, reason: string) => {
+    /** Counts a bus message dropped, by its subject's kind (`baton.<group>.<kind>...`). */
+    const dropped = (subject: string, reason: 'malformed' | 'disconnected') =>
       this.metrics.busMessagesDropped.inc({
         subject_kind: subject.split('.')[2] ?? 'unknown',
-        reason: 'malformed',
+        reason,
       });
+    const drop = (subject: string, reason: string) => {
+      dropped(subject, 'malformed');
       logger.warn({ subject, reason }, 'dropped a malformed bus message');
     };
     const supervisor = createActor(supervisorMachine, {
@@ -366,12 +372,7 @@ export class BatonNode implements AsyncDisposable {
         store: this.#tracked,
         handlers: this.handlers,
         heartbeat: heartbeatPort(control.nodes, config.groupId),
-        bus: busPort(bus, drop, (subject) =>
-          this.metrics.busMessagesDropped.inc({
-            subject_kind: subject.split('.')[2] ?? 'unknown',
-            reason: 'disconnected',
-          }),
-        ),
+        bus: busPort(bus, drop, (subject) => dropped(subject, 'disconnected')),
         subjects: s,
         logger: actorLogger(logger),
         worker: {

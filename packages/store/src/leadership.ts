@@ -81,36 +81,20 @@ export class LeadershipStore {
     // The grant waits for the fenced transactions in flight (of the term it
     // ends) to commit, and new ones wait for it: see `fenced`. At READ
     // COMMITTED the compare-and-set reads the token as it is after the wait.
-    const client = await this.#pool.connect();
-    // A session ended by PostgreSQL (below) is reported here, not left to
-    // crash the process as an unhandled 'error'; the pending query rejects.
-    let broken: Error | undefined;
-    const onError = (error: Error) => (broken = error);
-    client.on('error', onError);
-    let rows: { term: string }[];
-    try {
-      // A candidate paused while it holds the lock would block every grant and
-      // every fenced transaction: PostgreSQL ends such a session, as in `fenced`.
-      await client.query(
-        `begin isolation level read committed; ` +
-          `set local idle_in_transaction_session_timeout = ${ACQUIRE_IDLE_TIMEOUT_MS}; ` +
-          fenceLock(this.#schema, opts.groupId).exclusive,
-      );
-      ({ rows } = await client.query<{ term: string }>(this.#sql.acquire, [
-        opts.groupId,
-        opts.nodeId,
-        opts.observedTerm,
-        opts.leaseMs,
-        opts.reason ?? 'election',
-      ]));
-      await client.query('commit');
-    } catch (error) {
-      client.off('error', onError);
-      client.release(broken ?? (error instanceof Error ? error : true));
-      throw error;
-    }
-    client.off('error', onError);
-    client.release();
+    const rows = await this.#transaction(
+      fenceLock(this.#schema, opts.groupId).exclusive,
+      ACQUIRE_IDLE_TIMEOUT_MS,
+      async (client) => {
+        const { rows } = await client.query<{ term: string }>(this.#sql.acquire, [
+          opts.groupId,
+          opts.nodeId,
+          opts.observedTerm,
+          opts.leaseMs,
+          opts.reason ?? 'election',
+        ]);
+        return { commit: true, value: rows };
+      },
+    );
     const row = rows[0];
     if (row) return { ok: true, term: Number(row.term) };
     return { ok: false, current: await this.current(opts.groupId) };
@@ -184,29 +168,47 @@ export class LeadershipStore {
     options: { idleTimeoutMs?: number } = {},
   ): Promise<FencedOutcome<T>> {
     const idle = Math.max(1, Math.round(options.idleTimeoutMs ?? 2000));
+    return this.#transaction(
+      fenceLock(this.#schema, fence.groupId).shared,
+      idle,
+      async (client): Promise<{ commit: boolean; value: FencedOutcome<T> }> => {
+        const { rows } = await client.query<{ term: string }>(this.#sql.fence, [fence.groupId]);
+        const currentTerm = rows[0] ? Number(rows[0].term) : 0;
+        if (currentTerm !== fence.term) {
+          this.#stats.staleTerms++;
+          return { commit: false, value: { ok: false, reason: 'stale_term', currentTerm } };
+        }
+        return { commit: true, value: { ok: true, value: await work(client) } };
+      },
+    );
+  }
+
+  /**
+   * Runs `work` in a READ COMMITTED transaction whose first round trip also
+   * sets the idle timeout and takes `lock` (the fence lock, shared or
+   * exclusive), then commits or rolls back as `work` says. While the lock is
+   * held, a paused process is cut off by PostgreSQL after `idleMs`; the
+   * client reports that as an error event, caught here (pg-pool leaves a
+   * checked-out client without a listener, and an unheard one would end the
+   * process), and the broken connection is not returned to the pool.
+   */
+  async #transaction<T>(
+    lock: string,
+    idleMs: number,
+    work: (client: PoolClient) => Promise<{ commit: boolean; value: T }>,
+  ): Promise<T> {
     const client = await this.#pool.connect();
-    // If PostgreSQL ends the session (above), the client reports it here; the
-    // pending query rejects, and the broken connection is not returned to the pool.
     let broken: Error | undefined;
     const onError = (error: Error) => (broken = error);
     client.on('error', onError);
     try {
-      // One round trip: begin, the idle timeout, and the lock.
       await client.query(
         `begin isolation level read committed; ` +
-          `set local idle_in_transaction_session_timeout = ${idle}; ` +
-          fenceLock(this.#schema, fence.groupId).shared,
+          `set local idle_in_transaction_session_timeout = ${idleMs}; ${lock}`,
       );
-      const { rows } = await client.query<{ term: string }>(this.#sql.fence, [fence.groupId]);
-      const currentTerm = rows[0] ? Number(rows[0].term) : 0;
-      if (currentTerm !== fence.term) {
-        await client.query('rollback');
-        this.#stats.staleTerms++;
-        return { ok: false, reason: 'stale_term', currentTerm };
-      }
-      const value = await work(client);
-      await client.query('commit');
-      return { ok: true, value };
+      const { commit, value } = await work(client);
+      await client.query(commit ? 'commit' : 'rollback');
+      return value;
     } catch (error) {
       if (!broken) await client.query('rollback').catch(() => undefined);
       throw error;

@@ -209,20 +209,20 @@ export function taskSql(s: string) {
     // whose cancellation was requested ends it cancelled: it is not retried.
     fail: `
       with old as (
-        select id, status from ${t}
+        -- final: no retry (cancellation requested, not retryable, or attempts spent).
+        select id, status,
+               cancel_requested or not $3::boolean or attempt >= max_attempts as final
+          from ${t}
          where id = $1 and attempt = $2 and status in ('claimed', 'running')
          for update
       ), upd as (
         update ${t} t
            set status = case when t.cancel_requested then 'cancelled'::${s}.task_status
-                             when not $3::boolean or t.attempt >= t.max_attempts
-                             then 'dead_letter'::${s}.task_status else 'retry'::${s}.task_status end,
-               run_at = case when t.cancel_requested or not $3::boolean
-                                  or t.attempt >= t.max_attempts
-                             then t.run_at else now() + $4 * interval '1 millisecond' end,
-               finished_at = case when t.cancel_requested or not $3::boolean
-                                       or t.attempt >= t.max_attempts
-                                  then now() else null end,
+                             when old.final then 'dead_letter'::${s}.task_status
+                             else 'retry'::${s}.task_status end,
+               run_at = case when old.final then t.run_at
+                             else now() + $4 * interval '1 millisecond' end,
+               finished_at = case when old.final then now() else null end,
                last_error = $5::jsonb, lease_expires_at = null
           from old where t.id = old.id
         returning t.id, t.status, t.run_at, t.attempt, t.lease_owner, t.started_at,

@@ -589,9 +589,8 @@ export class TaskStore {
       );
     }
     const window = BigInt(opts.windowIds ?? 5000);
-    const upperId = await this.#lastCreatedBefore(opts.olderThanMs);
-    if (upperId === undefined) return { ok: true, deleted: 0, after: null };
-    const upper = BigInt(upperId);
+    const upper = await this.#lastCreatedBefore(opts.olderThanMs);
+    if (upper === undefined) return { ok: true, deleted: 0, after: null };
     let from = opts.after != null ? BigInt(opts.after) : 0n;
     let deleted = 0;
     for (let i = 0; i < (opts.maxWindows ?? 50) && from < upper; i++) {
@@ -623,7 +622,7 @@ export class TaskStore {
    * time), found by bisection over the primary key: a few dozen index
    * probes, however large the table.
    */
-  async #lastCreatedBefore(ms: number): Promise<string | undefined> {
+  async #lastCreatedBefore(ms: number): Promise<bigint | undefined> {
     const probe = (from: bigint) => this.#firstIdFrom(from, ms);
     const first = await probe(0n);
     if (!first?.old) return undefined;
@@ -636,7 +635,7 @@ export class TaskStore {
       if (row?.old) found = row.id;
       else high = mid - 1n;
     }
-    return found.toString();
+    return found;
   }
 
   /** The first task id at or after `from`, and whether it was created more than `ms` ago. */

@@ -251,6 +251,7 @@ export function createMetrics(options: MetricsOptions = {}): BatonMetrics {
   >();
 
   const enqueuedSeries = new Map<string, { inc(n?: number): void }>();
+  let otherEnqueued: { inc(n?: number): void } | undefined;
 
   const metrics: Omit<
     BatonMetrics,
@@ -397,15 +398,13 @@ export function createMetrics(options: MetricsOptions = {}): BatonMetrics {
     },
     recordEnqueued(type) {
       let counter = enqueuedSeries.get(type);
-      if (!counter) {
-        counter =
-          enqueuedSeries.size < MAX_ENQUEUED_TYPE_LABELS
-            ? metrics.tasksEnqueued.labels({ type })
-            : metrics.tasksEnqueued.labels({ type: OTHER_TYPE_LABEL });
-        // Past the bound, a new type is looked up again next time: not remembered.
-        if (enqueuedSeries.size < MAX_ENQUEUED_TYPE_LABELS) enqueuedSeries.set(type, counter);
+      if (!counter && enqueuedSeries.size < MAX_ENQUEUED_TYPE_LABELS) {
+        counter = metrics.tasksEnqueued.labels({ type });
+        enqueuedSeries.set(type, counter);
       }
-      counter.inc();
+      (
+        counter ?? (otherEnqueued ??= metrics.tasksEnqueued.labels({ type: OTHER_TYPE_LABEL }))
+      ).inc();
     },
     recordStaleWrite(kind) {
       metrics.staleWritesRejected.inc({ kind });
