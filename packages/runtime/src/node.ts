@@ -517,7 +517,12 @@ export class BatonNode implements AsyncDisposable {
       this.#supervisor?.getSnapshot().children.worker as
         ActorRef<SnapshotFrom<typeof workerMachine>, WorkerEvent> | undefined;
     return {
-      start: { owner: config.nodeId, leaseMs: config.worker.leaseMs, queue: config.worker.queue },
+      start: {
+        owner: config.nodeId,
+        leaseMs: config.worker.leaseMs,
+        queue: config.worker.queue,
+        types: this.handlers.types(),
+      },
       reserve: (input) => {
         if ((input.queue ?? 'default') !== config.worker.queue) return undefined;
         if (input.runAt !== undefined || input.delayMs !== undefined) return undefined;

@@ -98,7 +98,8 @@ export function taskSql(s: string) {
       returning id, idempotency_key`,
 
     // Enqueue, starting the rows marked in $9 on the submitting node ($10, lease
-    // $11 ms) when nothing claimable waits in its queue ($12): those are stored
+    // $11 ms) when nothing it could claim instead waits in its queue ($12: a due
+    // task of one of its types, $13): those are stored
     // running, attempt 1, as a claim-and-start would leave them. The others,
     // and all of them when the queue has a backlog, are stored pending.
     // The backlog CTE is materialized: inlined, it became one InitPlan per use.
@@ -107,6 +108,7 @@ export function taskSql(s: string) {
         select exists (
           select 1 from ${t}
            where status in ('pending', 'retry') and queue = $12 and run_at <= now()
+             and type = any($13::text[])
         ) as waiting
       )
       insert into ${t} (type, queue, payload, priority, run_at, max_attempts, idempotency_key,

@@ -264,6 +264,7 @@ export class TaskStore {
             start.owner,
             start.leaseMs,
             start.queue,
+            start.types,
           ])
         : this.#named('enqueue', this.#sql.enqueue, columns),
     );

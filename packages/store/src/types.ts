@@ -126,6 +126,12 @@ export interface DirectStart {
   readonly leaseMs: number;
   /** The queue that node works: its backlog is checked, and only its tasks start. */
   readonly queue: string;
+  /**
+   * The task types that node handles. Only waiting tasks of these types are
+   * its backlog: a task no handler of this node can run does not hold its
+   * submissions back.
+   */
+  readonly types: readonly string[];
   /** One flag per task: whether the node has a slot held for it. */
   readonly eligible: readonly boolean[];
 }

@@ -230,6 +230,7 @@ describe('legal transitions', () => {
       owner,
       leaseMs: 30_000,
       queue: 'q_direct',
+      types: ['t.direct'],
       eligible,
     });
     const [a, b, c, d] = await tasks.enqueueAndStart(
@@ -278,6 +279,21 @@ describe('legal transitions', () => {
     await expect(tasks.enqueueAndStart([{ type: 't.direct' }], start(2))).rejects.toThrow(
       /start.eligible/,
     );
+  });
+
+  it('a waiting task of a type the submitting node does not handle is not its backlog', async () => {
+    const { tasks } = ctx.store;
+    const start = { owner, leaseMs: 30_000, queue: 'q_types', types: ['t.mine'], eligible: [true] };
+    // Nobody here runs t.orphan: it must not turn direct starts off for the queue.
+    const [orphan] = await tasks.enqueueMany([{ type: 't.orphan', queue: 'q_types' }]);
+    const [a] = await tasks.enqueueAndStart([{ type: 't.mine', queue: 'q_types' }], start);
+    expect(a!.started).not.toBeNull();
+    expect(await statusOf(orphan!.id)).toBe('pending');
+    // A waiting task of one of its types is: the next submission queues behind it.
+    const [waiting] = await tasks.enqueueMany([{ type: 't.mine', queue: 'q_types' }]);
+    const [b] = await tasks.enqueueAndStart([{ type: 't.mine', queue: 'q_types' }], start);
+    expect(b!.started).toBeNull();
+    expect(await statusOf(waiting!.id)).toBe('pending');
   });
 
   it('a non-retryable error dead-letters at once', async () => {
