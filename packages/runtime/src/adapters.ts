@@ -4,7 +4,7 @@
  */
 import type { BusPayload, BusPort, HeartbeatPort, Logger as ActorLogger } from '@baton/actors';
 import type { Logger as PinoLogger } from 'pino';
-import type { NodeStore } from '@baton/store';
+import type { NodeStore, PreviousBeat } from '@baton/store';
 import type { Bus } from './bus/bus.js';
 import { decodeMessage, encodeMessage } from './bus/codec.js';
 import { BusError } from './bus/errors.js';
@@ -54,10 +54,37 @@ export function busPort(
   };
 }
 
-/** The watchdog's heartbeat port over the store's `health_check` table, for one group. */
-export function heartbeatPort(nodes: NodeStore, groupId: string): HeartbeatPort {
+/** This process's mark in its heartbeat rows, and what to do when another writes them. */
+export interface BeatIdentity {
+  /** Unique to this process (host, pid and a random part). */
+  readonly instance: string;
+  /** Another process wrote this node's row since this one's last beat. */
+  conflict(other: PreviousBeat): void;
+}
+
+/**
+ * The watchdog's heartbeat port over the store's `health_check` table, for
+ * one group. With `self`, each beat carries this process's instance, and a
+ * row that another instance wrote between two of this process's beats is
+ * reported: two live processes share one node id.
+ */
+export function heartbeatPort(
+  nodes: NodeStore,
+  groupId: string,
+  self?: BeatIdentity,
+): HeartbeatPort {
+  let beaten = false;
   return {
-    beat: (nodeId, info) => nodes.beat(nodeId, groupId, { ...info }),
+    beat: async (nodeId, info) => {
+      if (!self) {
+        await nodes.beat(nodeId, groupId, { ...info });
+        return;
+      }
+      const prev = await nodes.beat(nodeId, groupId, { ...info, instance: self.instance });
+      // The first beat may replace the row of a process that has just ended.
+      if (beaten && prev?.instance != null && prev.instance !== self.instance) self.conflict(prev);
+      beaten = true;
+    },
     members: async () =>
       (await nodes.members(groupId)).map((m) => ({
         nodeId: m.nodeId,

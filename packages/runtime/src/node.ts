@@ -3,6 +3,8 @@
  * supervisor (with worker, scheduler and watchdog) started, and the node's
  * own subjects served: submission, status. `await using` shuts it down.
  */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { createActor, type Actor, type ActorRef, type SnapshotFrom } from 'xstate';
 import pkg from '../package.json' with { type: 'json' };
 import {
@@ -15,7 +17,14 @@ import {
   type WorkerEvent,
   type workerMachine,
 } from '@baton/actors';
-import { createScheduleStore, createStore, type Store, type TaskStatus } from '@baton/store';
+import {
+  createScheduleStore,
+  createStore,
+  type NodeStore,
+  type PreviousBeat,
+  type Store,
+  type TaskStatus,
+} from '@baton/store';
 import type { Bus, BusSubscription } from './bus/bus.js';
 import { encodeAs, detectEncoding, encodeMessage, encodeMessageWith } from './bus/codec.js';
 import { groupSubjects, type GroupSubjects } from './bus/subjects.js';
@@ -32,7 +41,7 @@ import {
 import { scheduleCalendar } from './schedule/spec.js';
 import { schedulerApi } from './schedules.js';
 import { EnqueueBatcher, type DirectStarts } from './enqueue-batcher.js';
-import { compileConfig, type CompiledConfig, type NodeOptions } from './config.js';
+import { compileConfig, ConfigError, type CompiledConfig, type NodeOptions } from './config.js';
 import { Handlers, type HandlerFn, type HandlerOptions } from './handlers.js';
 import {
   createHealthCheck,
@@ -79,6 +88,9 @@ export class BatonNode implements AsyncDisposable {
   #lifecycle: NodeLifecycle = 'created';
   #store: Store | undefined;
   #control: Store | undefined;
+  /** This process, in its heartbeat rows: tells another process beating under the same id. */
+  readonly #instance = `${hostname()}/${process.pid}/${randomBytes(3).toString('hex')}`;
+  #conflictLoggedAt = -Infinity;
   #bus: Bus | undefined;
   #supervisor: Actor<typeof supervisorMachine> | undefined;
   #tracked: TrackedStore | undefined;
@@ -218,6 +230,43 @@ export class BatonNode implements AsyncDisposable {
     }
   }
 
+  /**
+   * Refuses to start under a node id that a live process of the group is
+   * beating under: two processes with one id would share its token, its
+   * leases and its heartbeat row (the token would change hands at every
+   * renewal). A fresh row may be a process that has just ended: it is
+   * watched for a liveness interval, and refused only if it beats again.
+   */
+  async #claimNodeId(nodes: NodeStore): Promise<void> {
+    const { nodeId, groupId, heartbeatMs, livenessMs } = this.config;
+    const first = await nodes.member(nodeId, groupId);
+    if (!first || first.ageMs >= livenessMs) return;
+    for (let waited = 0; waited < livenessMs; waited += heartbeatMs) {
+      await new Promise((resolve) => setTimeout(resolve, heartbeatMs));
+      const now = await nodes.member(nodeId, groupId);
+      if (!now) return;
+      if (now.lastHeartbeat.getTime() !== first.lastHeartbeat.getTime()) {
+        throw new ConfigError(
+          'nodeId',
+          `"${nodeId}" is in use by a live node of group "${groupId}" (${now.instance ?? 'a process'} beat ${now.ageMs} ms ago): give every node its own id`,
+          nodeId,
+        );
+      }
+    }
+  }
+
+  /** Another live process beats under this node's id (see heartbeatPort): said loudly, at most every 10 s. */
+  #nodeIdConflict(other: PreviousBeat): void {
+    this.metrics.nodeIdConflicts.inc();
+    const now = Date.now();
+    if (now - this.#conflictLoggedAt < 10_000) return;
+    this.#conflictLoggedAt = now;
+    this.logger.error(
+      { instance: this.#instance, other: other.instance },
+      'another live process uses this node id: give every node its own id (BATON_NODE_ID); until then they take the token from each other',
+    );
+  }
+
   /** A shutdown came while the node was starting: the start unwinds at its next step. */
   #unlessStopped(): void {
     if (this.#stopRequested) throw new Error('the node was shut down while it was starting');
@@ -252,6 +301,8 @@ export class BatonNode implements AsyncDisposable {
     const pool = store.pool;
     pool.on('error', (error) => logger.warn({ err: error }, 'idle database connection failed'));
     await store.migrate();
+    this.#unlessStopped();
+    await this.#claimNodeId(store.nodes);
     this.#unlessStopped();
     const bus = await openBus(config, pool);
     this.#bus = bus;
@@ -371,7 +422,10 @@ export class BatonNode implements AsyncDisposable {
         nodeId: config.nodeId,
         store: this.#tracked,
         handlers: this.handlers,
-        heartbeat: heartbeatPort(control.nodes, config.groupId),
+        heartbeat: heartbeatPort(control.nodes, config.groupId, {
+          instance: this.#instance,
+          conflict: (other) => this.#nodeIdConflict(other),
+        }),
         bus: busPort(bus, drop, (subject) => dropped(subject, 'disconnected')),
         subjects: s,
         logger: actorLogger(logger),

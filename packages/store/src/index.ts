@@ -15,7 +15,7 @@ export { storableJson, strictJson, unstorableText } from './json.js';
 export { quoteSchema } from './schema.js';
 export * from './errors.js';
 export * from './types.js';
-export { NodeStore, type NodeRow } from './nodes.js';
+export { NodeStore, type NodeRow, type PreviousBeat } from './nodes.js';
 export {
   LeadershipStore,
   type TokenState,

@@ -12,6 +12,14 @@ export interface NodeRow {
   readonly info: Json | null;
 }
 
+/** A node's row as it was before a heartbeat replaced it. */
+export interface PreviousBeat {
+  /** The `instance` in the row's info: which process wrote it, if it said. */
+  readonly instance: string | null;
+  /** Milliseconds between that heartbeat and this one, on PostgreSQL's clock. */
+  readonly ageMs: number;
+}
+
 /** Node heartbeats in `health_check` (seed 000), one row per node and group. */
 export class NodeStore {
   readonly #pool: Pool;
@@ -25,13 +33,37 @@ export class NodeStore {
     this.#beatName = `baton.${quotedSchema}.nodes.beat`;
   }
 
-  /** Records a heartbeat of `nodeId` at PostgreSQL's `now()`. */
-  async beat(nodeId: string, groupId: string, info: Json = null): Promise<void> {
-    await this.#pool.query({
+  /**
+   * Records a heartbeat of `nodeId` at PostgreSQL's `now()`; returns the row
+   * it replaced (null on the node's first beat).
+   */
+  async beat(nodeId: string, groupId: string, info: Json = null): Promise<PreviousBeat | null> {
+    const { rows } = await this.#pool.query<{ instance: string | null; age_ms: string }>({
       name: this.#beatName,
       text: this.#sql.beat,
       values: [nodeId, groupId, storableJson(info)],
     });
+    const prev = rows[0];
+    return prev ? { instance: prev.instance, ageMs: Number(prev.age_ms) } : null;
+  }
+
+  /**
+   * The last heartbeat of `nodeId` (its time, its age, and the writer's
+   * `instance`), or null when the node has no row.
+   */
+  async member(
+    nodeId: string,
+    groupId: string,
+  ): Promise<{ instance: string | null; lastHeartbeat: Date; ageMs: number } | null> {
+    const { rows } = await this.#pool.query<{
+      instance: string | null;
+      last_heartbeat: Date;
+      age_ms: string;
+    }>(this.#sql.member, [nodeId, groupId]);
+    const r = rows[0];
+    return r
+      ? { instance: r.instance, lastHeartbeat: r.last_heartbeat, ageMs: Number(r.age_ms) }
+      : null;
   }
 
   /** The group's nodes with the age of their last heartbeat. */

@@ -41,7 +41,8 @@ export const ENV_VARS: readonly EnvVar[] = [
   { name: 'BATON_NATS_TLS_KEY_FILE', description: 'client key (PEM file) for NATS TLS' },
   {
     name: 'BATON_NODE_ID',
-    description: "this node's unique id, Ballerina's taskId (default host-pid-random)",
+    description:
+      "this node's id, Ballerina's taskId, unique in its group: a node refuses to start under the id of a live node (default host-pid-random)",
     example: 'node-1',
   },
   {

@@ -107,6 +107,7 @@ export interface BatonMetrics {
   readonly tasksDeadLettered: Counter<'type'>;
   readonly tasksPruned: Counter<'status'>;
   readonly staleWritesRejected: Counter<'kind'>;
+  readonly nodeIdConflicts: Counter;
   readonly submissionsRejected: Counter<'reason'>;
   readonly busMessagesDropped: Counter<'subject_kind' | 'reason'>;
   readonly busReconnects: Counter;
@@ -294,6 +295,11 @@ export function createMetrics(options: MetricsOptions = {}): BatonMetrics {
       'baton_stale_writes_rejected_total',
       'Writes refused because their attempt or leadership term was stale (the fence at work).',
       ['kind'],
+    ),
+    nodeIdConflicts: counter(
+      'baton_node_id_conflicts_total',
+      'Heartbeats that found this node id written by another live process since the last one.',
+      [],
     ),
     submissionsRejected: counter(
       'baton_submissions_rejected_total',
