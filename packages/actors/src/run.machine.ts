@@ -2,8 +2,10 @@
  * One run: a handler executing one attempt of one task, spawned by the worker.
  *
  * It owns the run's AbortController, its timeout, its lease extensions
- * (every lease/3) and the write that ends it (fail, finishCancelled, or a
- * completion with transaction work), retried a few times on store errors.
+ * (every lease/3; a failed one is retried after a short backoff, and a lease
+ * that runs out with none succeeding ends the run as lost) and the write that
+ * ends it (fail, finishCancelled, or a completion with transaction work),
+ * retried a few times on store errors.
  * It ends by sending `RUN.SETTLED` to the worker; plain successes are
  * completed by the worker in batches.
  *
@@ -29,7 +31,7 @@ import {
   type WriteOutcome,
 } from './ports.js';
 import { LazyAbortController } from './abort.js';
-import { NEVER_MS, messageOf } from './options.js';
+import { NEVER_MS, exponentialMs, messageOf } from './options.js';
 import { describeError, HandlerNotFoundError, isRetryable, RunTimeoutError } from './run.errors.js';
 
 /** How a run ended, as reported to the worker. */
@@ -91,8 +93,10 @@ type Write =
 interface RunContext extends RunInput {
   readonly ref: AttemptRef;
   readonly controller: LazyAbortController;
-  /** Time already spent before this actor (an adopted run); reset at the first lease extension. */
+  /** Time already spent before this actor (an adopted run); reset by a successful lease extension. */
   elapsedMs: number;
+  /** Lease extensions failed in a row (store errors), since the last one that succeeded. */
+  extendFailures: number;
   work: CompletionWork | undefined;
   write: Write | undefined;
   writeTries: number;
@@ -122,6 +126,16 @@ function abort(ctx: RunContext, reason: AbortReason): void {
 }
 
 type WriteResult = WriteOutcome | FailOutcome;
+
+/**
+ * The wait before retrying a lease extension after `failures` failed in a
+ * row: lease/30 (at most 1 s: 1 s at the default 30 s lease), doubling, each
+ * wait at most lease/6, so the tries go on until the lease runs out.
+ */
+function extendRetryMs(failures: number, leaseMs: number): number {
+  const baseMs = Math.max(1, Math.min(1000, Math.floor(leaseMs / 30)));
+  return exponentialMs(failures, baseMs, Math.max(baseMs, Math.floor(leaseMs / 6)));
+}
 
 interface HandlerContextOptions {
   readonly task: ClaimedTask;
@@ -257,6 +271,8 @@ export const runMachine = setup({
         ? NEVER_MS
         : Math.max(1, context.timeoutMs - context.elapsedMs),
     leaseRenewal: ({ context }) => Math.max(1, Math.floor(context.leaseMs / 3) - context.elapsedMs),
+    leaseExpiry: ({ context }) => Math.max(1, context.leaseMs - context.elapsedMs),
+    extendRetry: ({ context }) => extendRetryMs(context.extendFailures, context.leaseMs),
     writeRetry: ({ context }) => context.writeRetryMs * context.writeTries,
   },
   guards: {
@@ -269,6 +285,14 @@ export const runMachine = setup({
   },
   actions: {
     abortSignal: ({ context }, reason: AbortReason) => abort(context, reason),
+    leaseExtended: assign({ elapsedMs: 0, extendFailures: 0 }),
+    logLeaseExpired: ({ context }) =>
+      context.logger.error('lease expired without a successful extension; giving up the run', {
+        taskId: context.ref.id,
+        attempt: context.ref.attempt,
+        leaseMs: context.leaseMs,
+        failedExtensions: context.extendFailures,
+      }),
     logError: ({ context }, params: { message: string; error: unknown }) =>
       context.logger.error(params.message, {
         taskId: context.ref.id,
@@ -289,6 +313,7 @@ export const runMachine = setup({
     ref: { id: input.task.id, attempt: input.task.attempt },
     controller: input.adopted?.controller ?? new LazyAbortController(),
     elapsedMs: input.adopted?.elapsedMs ?? 0,
+    extendFailures: 0,
     work: input.adopted?.work,
     write: undefined,
     writeTries: 0,
@@ -366,10 +391,18 @@ export const runMachine = setup({
       },
       initial: 'leased',
       states: {
+        // The lease, from the handler's start (an adopted run counts the time
+        // already spent) or the last successful extension. Renewed every lease/3;
+        // a failed extension is retried after a short backoff while the lease
+        // has time left. Once it has run out with no extension, the task may
+        // be rescued and run elsewhere: the run stops claiming it.
         leased: {
-          // An adopted run may already be due for its renewal.
-          always: { guard: 'renewalDue', target: 'extending' },
-          after: { leaseRenewal: 'extending' },
+          after: {
+            leaseExpiry: {
+              target: '#run.leaseLost',
+              actions: { type: 'logLeaseExpired' },
+            },
+          },
           on: {
             'LEASE.RESULT': [
               {
@@ -380,37 +413,52 @@ export const runMachine = setup({
                 guard: { type: 'cancelRequested', params: ({ event }) => event.outcome },
                 target: '#run.cancelling',
               },
-              { target: 'leased', reenter: true },
+              { target: 'leased', reenter: true, actions: 'leaseExtended' },
             ],
           },
-        },
-        extending: {
-          entry: assign({ elapsedMs: 0 }),
-          invoke: {
-            src: 'extendLease',
-            input: ({ context }) => ({
-              store: context.store,
-              ref: context.ref,
-              leaseMs: context.leaseMs,
-            }),
-            onDone: [
-              {
-                guard: { type: 'leaseStale', params: ({ event }) => event.output },
-                target: '#run.leaseLost',
-              },
-              {
-                guard: { type: 'cancelRequested', params: ({ event }) => event.output },
-                target: '#run.cancelling',
-              },
-              { target: 'leased' },
-            ],
-            onError: {
-              target: 'leased',
-              actions: {
-                type: 'logError',
-                params: ({ event }) => ({ message: 'lease extension failed', error: event.error }),
+          initial: 'waiting',
+          states: {
+            waiting: {
+              // An adopted run may already be due for its renewal.
+              always: { guard: 'renewalDue', target: 'extending' },
+              after: { leaseRenewal: 'extending' },
+            },
+            extending: {
+              invoke: {
+                src: 'extendLease',
+                input: ({ context }) => ({
+                  store: context.store,
+                  ref: context.ref,
+                  leaseMs: context.leaseMs,
+                }),
+                onDone: [
+                  {
+                    guard: { type: 'leaseStale', params: ({ event }) => event.output },
+                    target: '#run.leaseLost',
+                  },
+                  {
+                    guard: { type: 'cancelRequested', params: ({ event }) => event.output },
+                    target: '#run.cancelling',
+                  },
+                  // Re-entering `leased` starts the lease and the schedule afresh.
+                  { target: '#run.running.leased', reenter: true, actions: 'leaseExtended' },
+                ],
+                onError: {
+                  target: 'retrying',
+                  actions: [
+                    assign({ extendFailures: ({ context }) => context.extendFailures + 1 }),
+                    {
+                      type: 'logError',
+                      params: ({ event }) => ({
+                        message: 'lease extension failed; retrying',
+                        error: event.error,
+                      }),
+                    },
+                  ],
+                },
               },
             },
+            retrying: { after: { extendRetry: 'extending' } },
           },
         },
       },

@@ -68,6 +68,8 @@ export class FakeStore implements StorePort {
   };
   /** Errors thrown by the next call of a method, once each. */
   readonly failNext = new Map<keyof FakeStore['calls'], Error>();
+  /** Methods whose every call fails while they are in this set (the database unreachable). */
+  readonly unreachable = new Set<keyof FakeStore['calls']>();
   /** What the next rescueExpired calls return. */
   rescueResults: number[] = [];
   #next = 1;
@@ -96,6 +98,7 @@ export class FakeStore implements StorePort {
   }
 
   #throw(method: keyof FakeStore['calls']) {
+    if (this.unreachable.has(method)) throw new Error(`${method}: database unreachable`);
     const error = this.failNext.get(method);
     if (error) {
       this.failNext.delete(method);
@@ -192,8 +195,12 @@ export class FakeStore implements StorePort {
     };
   }
 
+  /** While set, extendLease calls wait for it (a call that hangs). */
+  extendGate: Promise<void> | undefined;
+
   async extendLease(ref: AttemptRef): Promise<LeaseOutcome> {
     this.calls.extendLease.push(ref);
+    if (this.extendGate) await this.extendGate;
     this.#throw('extendLease');
     const t = this.#current(ref, ['claimed', 'running']);
     if (!t) return { ok: false, reason: 'stale' };

@@ -388,6 +388,89 @@ describe('worker: finishing runs', () => {
   });
 });
 
+describe('worker: lease extensions while the store is unreachable', () => {
+  /**
+   * A worker at the default 30 s lease running one task that does not end on
+   * its own, and the times of its lease extension calls. `until(t)` advances
+   * the clock to `t` in 100 ms steps, so each timer fires on time.
+   */
+  async function leasedRun(inlineRuns: boolean) {
+    const store = new FakeStore();
+    const [id] = store.add(1);
+    const gated = new GatedHandler();
+    const worker = startWorker(store, { t: gated }, { inlineRuns });
+    const attempts: number[] = [];
+    const extend = store.extendLease.bind(store);
+    store.extendLease = (ref) => {
+      attempts.push(worker.clock.now());
+      return extend(ref);
+    };
+    await flush();
+    const until = async (t: number) => {
+      while (worker.clock.now() < t) await worker.advance(Math.min(100, t - worker.clock.now()));
+    };
+    const signal = () => gated.started[0]!.signal;
+    return { ...worker, store, id: id!, gated, attempts, until, signal };
+  }
+
+  for (const inlineRuns of [true, false]) {
+    describe(`inlineRuns: ${inlineRuns}`, () => {
+      it('retries a failed extension after a short backoff, and a success keeps the run past the lease', async () => {
+        const run = await leasedRun(inlineRuns);
+        await run.until(9_500);
+        run.store.unreachable.add('extendLease'); // 11 s, over the 10 s and 20 s renewals
+        await run.until(20_500);
+        run.store.unreachable.delete('extendLease');
+        await run.until(45_000);
+        // 1 s doubling, at most lease/6, then every lease/3 again from the success.
+        expect(run.attempts).toEqual([10_000, 11_000, 13_000, 17_000, 22_000, 32_000, 42_000]);
+        expect(run.signal().aborted).toBe(false);
+        expect(run.store.status(run.id)).toBe('running');
+        run.gated.succeed(run.id);
+        await run.advance(10);
+        expect(run.store.status(run.id)).toBe('completed');
+        expect(run.stats()).toMatchObject({ completed: 1, stale: 0 });
+      });
+
+      it('aborts the handler with lease_lost once the lease runs out with no extension, and writes nothing', async () => {
+        const run = await leasedRun(inlineRuns);
+        run.store.unreachable.add('extendLease');
+        await run.until(29_900);
+        expect(run.attempts).toEqual([10_000, 11_000, 13_000, 17_000, 22_000, 27_000]);
+        expect(run.signal().aborted).toBe(false);
+        await run.until(30_000);
+        expect(run.signal().reason).toBeInstanceOf(RunAbortedError);
+        expect((run.signal().reason as RunAbortedError).reason).toBe('lease_lost');
+        expect(run.stats()).toMatchObject({ stale: 1, completed: 0, failed: 0 });
+        expect(run.actor.getSnapshot().context.runs.size).toBe(0);
+        // The handler ending afterwards writes nothing either, and no extension is tried.
+        run.gated.succeed(run.id);
+        await run.until(45_000);
+        expect(run.store.calls).toMatchObject({
+          complete: [],
+          completeMany: [],
+          fail: [],
+          finishCancelled: [],
+        });
+        expect(run.store.calls.forget).toEqual([{ id: run.id, attempt: 1 }]);
+        expect(run.attempts).toHaveLength(6);
+      });
+
+      it('gives the run up as lost when an extension hangs until the lease runs out', async () => {
+        const run = await leasedRun(inlineRuns);
+        run.store.extendGate = new Promise<void>(() => undefined);
+        await run.until(29_900);
+        expect(run.attempts).toEqual([10_000]);
+        expect(run.signal().aborted).toBe(false);
+        await run.until(30_000);
+        expect((run.signal().reason as RunAbortedError).reason).toBe('lease_lost');
+        expect(run.stats()).toMatchObject({ stale: 1 });
+        expect(run.store.calls.fail).toEqual([]);
+      });
+    });
+  }
+});
+
 describe('worker: the handler context', () => {
   it('has the task fields, a logger carrying the task, and methods that work destructured', async () => {
     const store = new FakeStore();
