@@ -98,6 +98,8 @@ export class BatonNode implements AsyncDisposable {
   #intake: StreamIntake | undefined;
   #client: BatonClient | undefined;
   readonly #subscriptions: BusSubscription[] = [];
+  /** The status subjects': kept through a drain, until the node closes. */
+  readonly #statusSubscriptions: BusSubscription[] = [];
   readonly #services = new Map<string, ServiceDefinition>();
   #role: { role: 'bearer' | 'standby'; term: number | null } = { role: 'standby', term: null };
   readonly #loop: LoopMonitor;
@@ -532,8 +534,9 @@ export class BatonNode implements AsyncDisposable {
       const encoding = msg.data.length > 0 ? detectEncoding(msg.data) : 'msgpack';
       await msg.respond(encodeAs(encoding, this.status()));
     };
-    this.#subscriptions.push(await bus.subscribe(s.status, answer));
-    this.#subscriptions.push(await bus.subscribe(s.statusOf(config.nodeId), answer));
+    // Status is answered until the node closes: a draining node is seen draining.
+    this.#statusSubscriptions.push(await bus.subscribe(s.status, answer));
+    this.#statusSubscriptions.push(await bus.subscribe(s.statusOf(config.nodeId), answer));
     this.#intake = await startStreamIntake(bus, config, submitDeps, this.logger);
   }
 
@@ -644,6 +647,13 @@ export class BatonNode implements AsyncDisposable {
   }
 
   async #drain(graceMs: number): Promise<NodeExit> {
+    if (this.#lifecycle === 'created') {
+      // Never started: it never will be (start() refuses a stopped node).
+      this.#lifecycle = 'stopped';
+      const exit = { status: 'stopped' as const, reason: null };
+      this.#resolveExit(exit);
+      return exit;
+    }
     if (this.#lifecycle === 'starting') {
       // The start unwinds at its next step (it may wait on a server that is
       // down): give it the grace period, then close what it opened anyway.
@@ -687,7 +697,9 @@ export class BatonNode implements AsyncDisposable {
 
   async #close(): Promise<void> {
     await Promise.all(
-      this.#subscriptions.splice(0).map((sub) => sub.unsubscribe().catch(() => undefined)),
+      [...this.#subscriptions.splice(0), ...this.#statusSubscriptions.splice(0)].map((sub) =>
+        sub.unsubscribe().catch(() => undefined),
+      ),
     );
     await this.#intake?.stop().catch(() => undefined);
     this.#intake = undefined;
