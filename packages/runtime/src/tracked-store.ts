@@ -212,12 +212,10 @@ export class TrackedStore implements StorePort {
   }): Promise<readonly { id: string; status: string }[]> {
     const rescued = await this.#inner.rescueExpired(options);
     for (const status of ['retry', 'dead_letter', 'cancelled'] as const) {
-      const ids = rescued.filter((r) => r.status === status);
-      if (ids.length > 0)
-        this.#emit(
-          status,
-          ids.map((r) => ({ id: r.id, type: '', attempt: 0 })),
-        );
+      const items = rescued
+        .filter((r) => r.status === status)
+        .map(({ id, type, attempt }) => ({ id, type, attempt }));
+      if (items.length > 0) this.#emit(status, items);
     }
     // A tick's task dead-lettered by a rescue (its runs kept dying or hanging)
     // gets its schedule's error policy, as one that failed does.

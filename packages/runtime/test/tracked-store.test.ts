@@ -119,9 +119,11 @@ it('a renewed lease is progress: a node running a long handler is not reported s
   expect(loop.check().ok).toBe(true);
 });
 
-it("a task dead-lettered by a rescue gets its schedule's error policy too", async () => {
+it("a rescue's events name each task's type and expired attempt; a dead letter gets its schedule's error policy", async () => {
   const policies: string[] = [];
-  const t = new TrackedStore(store.tasks, () => undefined, createMetrics(), new LoopMonitor(), {
+  const events: { status: string; tasks: readonly TaskEventItem[] }[] = [];
+  const emit = (status: string, tasks: readonly TaskEventItem[]) => events.push({ status, tasks });
+  const t = new TrackedStore(store.tasks, emit, createMetrics(), new LoopMonitor(), {
     retryDelayMs: async () => undefined,
     deadLettered: async (taskId) => void policies.push(taskId),
   });
@@ -141,9 +143,15 @@ it("a task dead-lettered by a rescue gets its schedule's error policy too", asyn
   const rescued = await t.rescueExpired({ node: 'n1' });
   expect(rescued).toEqual(
     expect.arrayContaining([
-      { id: spent!.id, status: 'dead_letter' },
-      { id: again!.id, status: 'retry' },
+      { id: spent!.id, status: 'dead_letter', type: 'rescued', attempt: 1 },
+      { id: again!.id, status: 'retry', type: 'rescued', attempt: 1 },
     ]),
   );
   expect(policies).toEqual([spent!.id]);
+  expect(events.filter((e) => e.status !== 'claimed' && e.status !== 'running')).toEqual(
+    expect.arrayContaining([
+      { status: 'retry', tasks: [{ id: again!.id, type: 'rescued', attempt: 1 }] },
+      { status: 'dead_letter', tasks: [{ id: spent!.id, type: 'rescued', attempt: 1 }] },
+    ]),
+  );
 });

@@ -376,7 +376,8 @@ export function rescueSql(s: string, fenced: boolean): string {
              last_error = jsonb_build_object('message', 'lease expired', 'owner', t.lease_owner),
              lease_expires_at = null
         from expired e where t.id = e.id
-      returning t.id, t.status, t.attempt, t.lease_owner, t.started_at, e.status as from_status
+      returning t.id, t.type, t.status, t.attempt, t.lease_owner, t.started_at,
+                e.status as from_status
     ), hist as (
       insert into ${s}.task_history (task_id, from_status, to_status, node, attempt, detail)
       select id, from_status, status, $2, attempt,
@@ -384,7 +385,7 @@ export function rescueSql(s: string, fenced: boolean): string {
                                 'startedAt', started_at)
         from upd
     ), ${schedulePolicy(s)}
-    select id, status from upd`;
+    select id, status, type, attempt from upd`;
 }
 
 /**

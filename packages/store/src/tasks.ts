@@ -21,6 +21,7 @@ import {
   type ListFilter,
   type ListPage,
   type Outcome,
+  type RescuedTask,
   type RunnableTask,
   type StatusCounts,
   type Task,
@@ -541,19 +542,16 @@ export class TaskStore {
     node: string;
     limit?: number;
     fence?: Fence;
-  }): Promise<{ id: TaskId; status: TaskStatus }[]> {
+  }): Promise<RescuedTask[]> {
     const limit = opts.limit ?? 1000;
     const { rows } = opts.fence
-      ? await this.#pool.query<{ id: string; status: TaskStatus }>(this.#rescueFenced, [
+      ? await this.#pool.query<RescuedTask>(this.#rescueFenced, [
           limit,
           opts.node,
           opts.fence.groupId,
           opts.fence.term,
         ])
-      : await this.#pool.query<{ id: string; status: TaskStatus }>(this.#rescue, [
-          limit,
-          opts.node,
-        ]);
+      : await this.#pool.query<RescuedTask>(this.#rescue, [limit, opts.node]);
     return rows;
   }
 

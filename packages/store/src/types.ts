@@ -136,6 +136,15 @@ export interface DirectStart {
   readonly eligible: readonly boolean[];
 }
 
+/** A task whose lease expired, as a rescue left it (retry, dead_letter or cancelled). */
+export interface RescuedTask {
+  readonly id: TaskId;
+  readonly status: TaskStatus;
+  readonly type: string;
+  /** The attempt whose lease expired. */
+  readonly attempt: number;
+}
+
 /** A run's fencing token: the task and the attempt the claim produced. */
 export interface AttemptRef {
   readonly id: TaskId;

@@ -16,7 +16,9 @@ describe('leases', () => {
     await tasks.markRunning([old!]);
     expect(await tasks.rescueExpired({ node: 'rescuer' })).toEqual([]);
     await sleep(120);
-    expect(await tasks.rescueExpired({ node: 'rescuer' })).toEqual([{ id, status: 'retry' }]);
+    expect(await tasks.rescueExpired({ node: 'rescuer' })).toEqual([
+      { id, status: 'retry', type: 't.lease', attempt: 1 },
+    ]);
 
     const [fresh] = await tasks.claim({
       owner: 'live-node',
@@ -55,7 +57,7 @@ describe('leases', () => {
     await tasks.claim({ owner: 'dead-node', types: ['t.lease.last'], limit: 1, leaseMs: 20 });
     await sleep(60);
     const rescued = await tasks.rescueExpired({ node: 'rescuer' });
-    expect(rescued).toContainEqual({ id, status: 'dead_letter' });
+    expect(rescued).toContainEqual(expect.objectContaining({ id, status: 'dead_letter' }));
     expect((await tasks.get(id))!.attempt).toBe(1);
   });
 
@@ -92,7 +94,7 @@ describe('leases', () => {
     );
     expect((await tasks.get(id))!.status).toBe('claimed');
     const rescued = await tasks.rescueExpired({ node: 'n1', fence: { groupId: 'g1', term: 7 } });
-    expect(rescued).toContainEqual({ id, status: 'retry' });
+    expect(rescued).toContainEqual(expect.objectContaining({ id, status: 'retry' }));
   });
 });
 
@@ -112,6 +114,8 @@ describe('a requested cancellation is never forgotten', () => {
     expect(await tasks.rescueExpired({ node: 'rescuer' })).toContainEqual({
       id: run.id,
       status: 'cancelled',
+      type: 't.cancel.rescue',
+      attempt: 1,
     });
     expect(
       await tasks.claim({ owner: 'n2', types: ['t.cancel.rescue'], limit: 1, leaseMs: 1000 }),
