@@ -8,6 +8,7 @@ import { MAX_IDEMPOTENCY_KEY_LENGTH, unstorableText } from '@baton/store';
 import type { SubmitHandlerDeps } from './submit.js';
 import type { Bus } from './bus/bus.js';
 import { decodeSubmission } from './bus/codec.js';
+import { BusError } from './bus/errors.js';
 import { consumeStream, type StreamDelivery } from './bus/jetstream.consume.js';
 import {
   ensureSubmitConsumer,
@@ -21,6 +22,7 @@ import { groupSubjects } from './bus/subjects.js';
 import type { CompiledConfig } from './config.js';
 import type { Logger } from './observability/index.js';
 import { tlsFor } from './pg-config.js';
+import type { SubmitStreamState } from './status.js';
 import { submissionInput } from './submit.js';
 
 export async function openBus(config: CompiledConfig, pool: Pool): Promise<Bus> {
@@ -43,8 +45,15 @@ export async function openBus(config: CompiledConfig, pool: Pool): Promise<Bus> 
 }
 
 export interface StreamIntake {
+  /** `active` when the node consumes the stream, else why it does not. */
+  readonly state: Exclude<SubmitStreamState, 'pending'>;
   stop(): Promise<void>;
 }
+
+const without = (state: 'unavailable' | 'off' | 'none'): StreamIntake => ({
+  state,
+  stop: async () => {},
+});
 
 type IntakeDeps = Omit<SubmitHandlerDeps, 'typeOf'>;
 
@@ -80,20 +89,44 @@ export function streamMessageKey(
  * committed. The idempotency key is the body's, else the message id, else
  * {@link streamMessageKey}: a redelivery after a lost ack never makes a
  * second task. A stream or consumer deleted under the node is created again.
+ *
+ * The stream is an extra way in: request/reply and plain publish need core
+ * NATS only. `nats.jetstream` decides: `false` never creates it; `'auto'`
+ * goes without it (and warns) when the server has JetStream disabled; `true`
+ * then fails the start.
  */
 export async function startStreamIntake(
   bus: Bus,
   config: CompiledConfig,
   deps: IntakeDeps,
   logger: Logger,
-): Promise<StreamIntake | undefined> {
-  if (!(bus instanceof NatsBus)) return undefined;
+): Promise<StreamIntake> {
+  if (!(bus instanceof NatsBus) || !config.nats) return without('none');
+  const wanted = config.nats.jetstream;
+  if (wanted === false) return without('off');
+  const stream = submitStreamName(config.groupId);
   const ensure = async () => {
     await ensureSubmitStream(bus, config.groupId);
     await ensureSubmitConsumer(bus, config.groupId);
   };
-  await ensure();
-  const stream = submitStreamName(config.groupId);
+  try {
+    await ensure();
+  } catch (error) {
+    if (!(error instanceof BusError) || error.code !== 'JETSTREAM_DISABLED') throw error;
+    if (wanted === true) {
+      throw new BusError(
+        'JETSTREAM_DISABLED',
+        "nats.jetstream (BATON_NATS_JETSTREAM) is true, but the NATS server has JetStream disabled: enable JetStream on the server (nats-server -js, or a jetstream block in its configuration), or set nats.jetstream to 'auto' to start without the JetStream submission stream",
+        { option: 'nats.jetstream' },
+        { cause: error },
+      );
+    }
+    logger.warn(
+      { option: 'nats.jetstream', stream },
+      'JetStream submission stream off: the NATS server has JetStream disabled. Request/reply and plain publish submissions work. To use the stream, enable JetStream on the server (nats-server -js, or a jetstream block in its configuration) and restart this node; nats.jetstream (BATON_NATS_JETSTREAM) false goes without it quietly, true requires it',
+    );
+    return without('unavailable');
+  }
   const subjects = groupSubjects(config.groupId);
   const consumer = await consumeStream(
     bus,
@@ -129,5 +162,5 @@ export async function startStreamIntake(
         logger.warn({ err: error, subject: delivery?.subject }, 'stream submission not stored'),
     },
   );
-  return { stop: () => consumer.stop() };
+  return { state: 'active', stop: () => consumer.stop() };
 }

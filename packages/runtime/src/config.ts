@@ -45,7 +45,19 @@ export interface NatsOptions {
   readonly pass?: string;
   readonly token?: string;
   readonly tls?: TlsOptions;
+  /**
+   * The JetStream submission stream (`baton.<group>.js.submit.<type>`), an
+   * extra way to submit beside request/reply and plain publish (which need
+   * core NATS only). `'auto'`: created when the server has JetStream, else
+   * the node starts without it and warns. `true`: required, the start fails
+   * when the server has JetStream disabled. `false`: never created.
+   * @default 'auto'
+   */
+  readonly jetstream?: NatsJetStream;
 }
+
+/** See {@link NatsOptions.jetstream}. */
+export type NatsJetStream = 'auto' | boolean;
 
 /** Warm backup (seed 000), with Ballerina's names. Times in seconds, decimals allowed. */
 export interface WarmBackupOptions {
@@ -121,7 +133,7 @@ export interface CompiledConfig {
     readonly poolSize: number;
     readonly schema: string;
   };
-  readonly nats: NatsOptions | null;
+  readonly nats: (NatsOptions & { readonly jetstream: NatsJetStream }) | null;
   readonly bus: 'nats' | 'postgres';
   readonly heartbeatMs: number;
   readonly livenessMs: number;
@@ -283,7 +295,7 @@ export function compileConfig(options: NodeOptions): CompiledConfig {
       wb.livenessCheckInterval,
     );
   }
-  let nats: NatsOptions | null = null;
+  let nats: CompiledConfig['nats'] = null;
   if (options.nats) {
     const servers: readonly string[] =
       typeof options.nats.servers === 'string' ? [options.nats.servers] : options.nats.servers;
@@ -298,7 +310,11 @@ export function compileConfig(options: NodeOptions): CompiledConfig {
     if (options.nats.token && options.nats.user) {
       throw new ConfigError('nats.token', 'give a token or user/pass, not both');
     }
-    nats = Object.freeze({ ...options.nats, servers: Object.freeze([...servers]) });
+    const jetstream = options.nats.jetstream ?? 'auto';
+    if (jetstream !== 'auto' && jetstream !== true && jetstream !== false) {
+      throw new ConfigError('nats.jetstream', "must be 'auto', true or false", jetstream);
+    }
+    nats = Object.freeze({ ...options.nats, servers: Object.freeze([...servers]), jetstream });
   }
   const w = options.worker ?? {};
   const queue = w.queue ?? 'default';

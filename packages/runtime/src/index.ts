@@ -21,7 +21,7 @@ export {
   type CronOptions,
 } from './schedules.js';
 export { Handlers, type HandlerFn, type HandlerOptions, type TaskContext } from './handlers.js';
-export { nodeStatus, type NodeStatus, type ActorStatus } from './status.js';
+export { nodeStatus, type NodeStatus, type ActorStatus, type SubmitStreamState } from './status.js';
 export {
   handleSubmission,
   submissionInput,
@@ -36,6 +36,7 @@ export {
   type NodeOptions,
   type DatabaseOptions,
   type NatsOptions,
+  type NatsJetStream,
   type WarmBackupOptions,
   type WorkerOptions,
   type RetentionOptions,

@@ -57,7 +57,7 @@ import {
 } from './observability/index.js';
 import { pgPoolConfig } from './pg-config.js';
 import { retryDelayMs } from './schedule/policies.js';
-import { nodeStatus, type NodeStatus } from './status.js';
+import { nodeStatus, type NodeStatus, type SubmitStreamState } from './status.js';
 import { handleSubmission } from './submit.js';
 import { TrackedStore, type TaskEventItem } from './tracked-store.js';
 
@@ -96,6 +96,8 @@ export class BatonNode implements AsyncDisposable {
   #tracked: TrackedStore | undefined;
   #http: HttpServerHandle | undefined;
   #intake: StreamIntake | undefined;
+  /** Kept after a stop (the intake is then gone): what the node had. */
+  #submitStream: SubmitStreamState = 'pending';
   #client: BatonClient | undefined;
   readonly #subscriptions: BusSubscription[] = [];
   /** The status subjects': kept through a drain, until the node closes. */
@@ -538,6 +540,7 @@ export class BatonNode implements AsyncDisposable {
     this.#statusSubscriptions.push(await bus.subscribe(s.status, answer));
     this.#statusSubscriptions.push(await bus.subscribe(s.statusOf(config.nodeId), answer));
     this.#intake = await startStreamIntake(bus, config, submitDeps, this.logger);
+    this.#submitStream = this.#intake.state;
   }
 
   /** What /metrics shows of the worker's pool and the watchdog's member view, read at scrape time. */
@@ -631,6 +634,7 @@ export class BatonNode implements AsyncDisposable {
         reconnects: bus?.reconnects ?? 0,
         dropped: bus?.dropped ?? 0,
       },
+      submitStream: this.#submitStream,
     };
     if (!this.#supervisor) throw new Error('the node is not started');
     return nodeStatus(this.#supervisor, base);

@@ -1,8 +1,8 @@
 /**
  * The status subject: `baton.<group>.status` gathers a reply from every node,
  * `baton.<group>.status.<node>` asks one. A reply holds each actor's XState
- * snapshot (state value and a context summary), plus node id, version, uptime
- * and the bus it uses.
+ * snapshot (state value and a context summary), plus node id, version, uptime,
+ * the bus it uses and whether it consumes the JetStream submission stream.
  */
 import type { AnyActorRef, Snapshot } from 'xstate';
 import {
@@ -25,6 +25,15 @@ export interface ActorStatus {
   readonly context: Record<string, unknown>;
 }
 
+/**
+ * The JetStream submission stream on a node: `active` (the node consumes
+ * it), `unavailable` (`nats.jetstream` is `'auto'` and the NATS server has
+ * JetStream disabled), `off` (`nats.jetstream` is `false`), `none` (the
+ * PostgreSQL bus has no stream), `pending` (the node has not got that far
+ * in its start).
+ */
+export type SubmitStreamState = 'active' | 'unavailable' | 'off' | 'none' | 'pending';
+
 export interface NodeStatus {
   readonly nodeId: string;
   readonly groupId: string;
@@ -32,6 +41,7 @@ export interface NodeStatus {
   readonly lifecycle: string;
   readonly uptimeS: number;
   readonly bus: Pick<BusStatus, 'kind' | 'connected' | 'reconnects' | 'dropped'>;
+  readonly submitStream: SubmitStreamState;
   readonly actors: {
     readonly supervisor: ActorStatus;
     readonly worker: ActorStatus | null;

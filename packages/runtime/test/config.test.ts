@@ -66,3 +66,23 @@ describe('retention', () => {
     expect(refused({ retention: { interval: 0 } })).toBe('retention.interval');
   });
 });
+
+describe('the JetStream submission stream', () => {
+  const nats = { servers: 'nats://127.0.0.1:4222' };
+
+  it("is 'auto' by default; true and false are kept", () => {
+    expect(compileConfig({ ...base, nats }).nats?.jetstream).toBe('auto');
+    expect(compileConfig({ ...base, nats: { ...nats, jetstream: true } }).nats?.jetstream).toBe(
+      true,
+    );
+    expect(compileConfig({ ...base, nats: { ...nats, jetstream: false } }).nats?.jetstream).toBe(
+      false,
+    );
+  });
+
+  it("refuses anything but 'auto', true or false, naming nats.jetstream", () => {
+    expect(refused({ nats: { ...nats, jetstream: 'yes' as unknown as boolean } })).toBe(
+      'nats.jetstream',
+    );
+  });
+});

@@ -157,6 +157,7 @@ describeNats('a node on NATS', (natsUrl) => {
     const status = decodeMessage(msg.data) as NodeStatus;
     expect(status.nodeId).toBe('n1');
     expect(status.bus.kind).toBe('nats');
+    expect(status.submitStream).toBe('active');
     expect(status.actors.supervisor.state).toBe('running');
     for (const name of ['worker', 'scheduler', 'watchdog'] as const) {
       expect(status.actors[name], name).not.toBeNull();

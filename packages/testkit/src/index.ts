@@ -1,6 +1,12 @@
 export { useTestDatabase, type TestDatabase } from './database.js';
 export { describeNats, testNats } from './nats-suite.js';
-export { OwnedNatsServer, natsServerOnPath, resolveNats, type NatsServerInfo } from './nats.js';
+export {
+  OwnedNatsServer,
+  natsServerOnPath,
+  resolveNats,
+  type NatsServerInfo,
+  type OwnedNatsServerOptions,
+} from './nats.js';
 export {
   resolvePostgres,
   startEmbeddedPostgres,

@@ -36,18 +36,30 @@ export function natsServerOnPath(): boolean {
   return spawnSync('nats-server', ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
+/** Options of {@link OwnedNatsServer.start}. */
+export interface OwnedNatsServerOptions {
+  /** `false` starts it without JetStream (core NATS only). @default true */
+  readonly jetstream?: boolean;
+}
+
 /** A nats-server process owned by the caller (fault tests stop and restart it). */
 export class OwnedNatsServer {
   #child: ChildProcess | undefined;
   readonly #dir = mkdtempSync(join(tmpdir(), 'baton-nats-'));
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    readonly jetstream: boolean,
+  ) {}
 
   get url(): string {
     return `nats://127.0.0.1:${this.port}`;
   }
 
-  static async start(port?: number): Promise<OwnedNatsServer> {
-    const server = new OwnedNatsServer(port ?? (await freePort()));
+  static async start(
+    port?: number,
+    options: OwnedNatsServerOptions = {},
+  ): Promise<OwnedNatsServer> {
+    const server = new OwnedNatsServer(port ?? (await freePort()), options.jetstream ?? true);
     await server.restart();
     return server;
   }
@@ -57,7 +69,13 @@ export class OwnedNatsServer {
     if (this.#child) return;
     const child = spawn(
       'nats-server',
-      ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.#dir],
+      [
+        '-a',
+        '127.0.0.1',
+        '-p',
+        String(this.port),
+        ...(this.jetstream ? ['-js', '-sd', this.#dir] : []),
+      ],
       {
         stdio: 'ignore',
       },

@@ -40,6 +40,11 @@ export const ENV_VARS: readonly EnvVar[] = [
   { name: 'BATON_NATS_TLS_CERT_FILE', description: 'client certificate (PEM file) for NATS TLS' },
   { name: 'BATON_NATS_TLS_KEY_FILE', description: 'client key (PEM file) for NATS TLS' },
   {
+    name: 'BATON_NATS_JETSTREAM',
+    description:
+      'the JetStream submission stream: auto uses it when the NATS server has JetStream (else warns), true requires it (the start fails without), false never uses it (default auto)',
+  },
+  {
     name: 'BATON_NODE_ID',
     description:
       "this node's id, Ballerina's taskId, unique in its group: a node refuses to start under the id of a live node (default host-pid-random)",
@@ -152,6 +157,16 @@ function keepVar(env: Env, name: string): number | null | undefined {
   return numVar(env, name);
 }
 
+/** `auto`, `true` or `false`: undefined when unset. */
+function autoBoolVar(env: Env, name: string): 'auto' | boolean | undefined {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === '') return undefined;
+  if (raw === 'auto') return 'auto';
+  if (raw === 'true') return true;
+  if (raw === 'false') return false;
+  throw new EnvError(name, `must be auto, true or false, got "${env[name]}"`);
+}
+
 function listVar(env: Env, name: string): string[] | undefined {
   const raw = env[name];
   if (raw === undefined || raw.trim() === '') return undefined;
@@ -201,6 +216,7 @@ export function optionsFromEnv(env: Env): { options: NodeOptions; handlerModules
         : undefined;
   const natsServers = listVar(env, 'NATS_URL');
   const natsTls = tls(env, 'BATON_NATS_TLS');
+  const jetstream = autoBoolVar(env, 'BATON_NATS_JETSTREAM');
   const heartbeatFrequency = numVar(env, 'BATON_HEARTBEAT_FREQUENCY');
   const livenessCheckInterval = numVar(env, 'BATON_LIVENESS_CHECK_INTERVAL');
   const httpPort = intVar(env, 'BATON_HTTP_PORT');
@@ -223,6 +239,7 @@ export function optionsFromEnv(env: Env): { options: NodeOptions; handlerModules
             ...(env.BATON_NATS_PASS ? { pass: env.BATON_NATS_PASS } : {}),
             ...(env.BATON_NATS_TOKEN ? { token: env.BATON_NATS_TOKEN } : {}),
             ...(natsTls ? { tls: natsTls } : {}),
+            ...(jetstream !== undefined ? { jetstream } : {}),
           },
         }
       : {}),

@@ -47,6 +47,22 @@ describe('the node environment', () => {
     ).toThrow(/BATON_RETENTION_CANCELLED: must be a number of seconds or "forever", got "7d"/);
   });
 
+  it('maps BATON_NATS_JETSTREAM to nats.jetstream: auto, true or false', () => {
+    const nats = (value?: string) =>
+      optionsFromEnv({
+        DATABASE_URL: 'postgres://x',
+        NATS_URL: 'nats://a:4222',
+        ...(value === undefined ? {} : { BATON_NATS_JETSTREAM: value }),
+      }).options.nats;
+    expect(nats()).not.toHaveProperty('jetstream');
+    expect(nats('auto')).toMatchObject({ jetstream: 'auto' });
+    expect(nats('true')).toMatchObject({ jetstream: true });
+    expect(nats('false')).toMatchObject({ jetstream: false });
+    expect(() => nats('required')).toThrow(
+      /BATON_NATS_JETSTREAM: must be auto, true or false, got "required"/,
+    );
+  });
+
   it('bad values are refused naming the variable; unknown BATON_ variables are reported', () => {
     expect(() => optionsFromEnv({})).toThrow(EnvError);
     expect(() => optionsFromEnv({})).toThrow(/DATABASE_URL/);

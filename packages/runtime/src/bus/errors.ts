@@ -13,6 +13,8 @@ import { BatonError } from '@baton/store';
  *   (NATS does; an adapter that cannot tell reports `TIMEOUT` instead).
  * - `CLOSED`: the bus was closed before or during the operation.
  * - `CONNECT_FAILED`: the first connection could not be made.
+ * - `JETSTREAM_DISABLED`: the NATS server (or the account) has JetStream
+ *   off; core NATS works.
  * - `BUS_FAILURE`: any other failure of the transport (see `cause`).
  */
 export type BusErrorCode =
@@ -22,6 +24,7 @@ export type BusErrorCode =
   | 'CONNECT_FAILED'
   /** Disconnected: the message was not sent. */
   | 'DISCONNECTED'
+  | 'JETSTREAM_DISABLED'
   | 'BUS_FAILURE';
 
 /** A bus operation failed; `fields.subject` names the subject when there is one. */

@@ -79,11 +79,26 @@ function apiCode(error: unknown): number | undefined {
 const STREAM_NOT_FOUND = 10059;
 const CONSUMER_NOT_FOUND = 10014;
 
-/** @internal */
+/**
+ * The JetStream manager of the bus's connection. Throws {@link BusError}
+ * `JETSTREAM_DISABLED` when the server (or the account) has JetStream off,
+ * `BUS_FAILURE` on any other failure.
+ * @internal
+ */
 export async function jetStreamManagerOf(bus: NatsBus): Promise<JetStreamManager> {
   try {
     return await jetstreamManager(bus.connection);
   } catch (error) {
+    // The client's JetStreamNotEnabled (no responders on the JetStream API,
+    // or JetStream off for the account); its package does not export the class.
+    if (error instanceof Error && error.name === 'JetStreamNotEnabled') {
+      throw new BusError(
+        'JETSTREAM_DISABLED',
+        'JetStream is not enabled on the NATS server (or for this account)',
+        {},
+        { cause: error },
+      );
+    }
     throw new BusError(
       'BUS_FAILURE',
       `JetStream is not available: ${String(error)}`,
