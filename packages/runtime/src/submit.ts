@@ -12,7 +12,7 @@ import {
   type EnqueueInput,
   type EnqueueResult,
 } from '@baton/store';
-import { decodeSubmission, encodeAs, type Encoding } from './bus/codec.js';
+import { decodeSubmission, detectEncoding, encodeAs } from './bus/codec.js';
 import type { BusMessage } from './bus/bus.js';
 
 /** The fields a submission body may carry (the type comes from the subject). */
@@ -81,12 +81,16 @@ export interface SubmitHandlerDeps {
   readonly rejected: (error: unknown, replied: boolean, subject: string) => void;
 }
 
-/** Decodes, validates and stores one submission; replies in the submitter's encoding. */
+/**
+ * Decodes, validates and stores one submission; replies in the submitter's
+ * encoding, read from the body's first byte before anything else, so that
+ * every error reply (a body too large or not a map included) uses it too.
+ */
 export async function handleSubmission(
   message: BusMessage,
   deps: SubmitHandlerDeps,
 ): Promise<void> {
-  let encoding: Encoding = 'json';
+  const encoding = detectEncoding(message.data);
   let reply: SubmitReply;
   let input: EnqueueInput<unknown> | undefined;
   let result: SubmittedResult | undefined;
@@ -95,7 +99,6 @@ export async function handleSubmission(
     if (type === undefined)
       throw new InvalidArgumentError('subject', `${message.subject} names no task type`);
     const decoded = decodeSubmission(message.data, { maxBytes: deps.maxBodyBytes });
-    encoding = decoded.encoding;
     input = submissionInput(type, decoded.value);
     result = await deps.enqueue(input);
     reply = { ok: true, id: result.id, duplicate: result.duplicate };

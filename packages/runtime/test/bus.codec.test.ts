@@ -47,6 +47,18 @@ describe('decodeSubmission', () => {
     expect(detectEncoding(pack({ a: 1 }))).toBe('msgpack');
   });
 
+  it('reads the encoding of a bad body from its first byte: JSON when it starts a JSON value', () => {
+    for (const text of ['[1,2]', 'null', ' true', 'false', '"a"', '-1', '7', '{']) {
+      expect(detectEncoding(new TextEncoder().encode(text)), text).toBe('json');
+    }
+    // MessagePack values that are not maps, and what starts no JSON value.
+    for (const body of [pack([1, 2]), pack('task'), pack(null), pack(5), pack(-1), pack(1.5)]) {
+      expect(detectEncoding(body), String(body[0])).toBe('msgpack');
+    }
+    expect(detectEncoding(new TextEncoder().encode('hello'))).toBe('msgpack');
+    expect(detectEncoding(new Uint8Array())).toBe('msgpack');
+  });
+
   it('reads 64-bit MessagePack integers from other clients as numbers', () => {
     // 0x81 map(1), "priority", int64 5 (0xd3): how some clients encode every integer.
     const body = new Uint8Array([
@@ -88,10 +100,24 @@ describe('decodeSubmission', () => {
       /end of buffer not reached/,
     ],
     ['an empty body', new Uint8Array(), 'msgpack', /empty/],
-    ['a JSON array', new TextEncoder().encode('[1,2]'), 'msgpack', /./],
-    ['a MessagePack array', pack([1, 2]), 'msgpack', /must be a MessagePack map, got an array/],
-    ['a MessagePack string', pack('task'), 'msgpack', /got a string/],
-    ['MessagePack nil', pack(null), 'msgpack', /got null/],
+    [
+      'a JSON array',
+      new TextEncoder().encode('[1,2]'),
+      'json',
+      /^body must be a JSON object or a MessagePack map, got an array \(JSON\)$/,
+    ],
+    ['JSON null', new TextEncoder().encode(' null'), 'json', /map, got null \(JSON\)$/],
+    ['a JSON string', new TextEncoder().encode('"task"'), 'json', /got a string \(JSON\)$/],
+    ['a JSON number', new TextEncoder().encode('-42'), 'json', /got a number \(JSON\)$/],
+    ['a truncated JSON array', new TextEncoder().encode('[1,'), 'json', /not valid JSON/],
+    [
+      'a MessagePack array',
+      pack([1, 2]),
+      'msgpack',
+      /^body must be a JSON object or a MessagePack map, got an array \(MessagePack\)$/,
+    ],
+    ['a MessagePack string', pack('task'), 'msgpack', /got a string \(MessagePack\)$/],
+    ['MessagePack nil', pack(null), 'msgpack', /got null \(MessagePack\)$/],
   ] as const)('rejects %s with BAD_ENCODING', (_name, body, encoding, message) => {
     const error = codecError(() => decodeSubmission(body));
     expect(error.code).toBe('BAD_ENCODING');

@@ -2,7 +2,13 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { describeNats, useTestDatabase } from '@baton/testkit';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { decodeMessage, submitStreamName, type BatonNode, type NodeStatus } from '../src/index.js';
+import {
+  decodeMessage,
+  encodeMessage,
+  submitStreamName,
+  type BatonNode,
+  type NodeStatus,
+} from '../src/index.js';
 import { testNode } from './nodes.js';
 
 const db = useTestDatabase();
@@ -121,6 +127,20 @@ describeNats('a node on NATS', (natsUrl) => {
     expect(await node.client.counts()).toEqual(before);
     const ok = await request(`baton.${group}.submit.echo`, JSON.stringify({ payload: { n: 1 } }));
     expect(ok.ok).toBe(true);
+  });
+
+  it('a MessagePack submitter gets its errors in MessagePack: a body too large, a top level not a map', async () => {
+    const cases: [unknown, string][] = [
+      [{ payload: 'x'.repeat(300_000) }, 'PAYLOAD_TOO_LARGE'],
+      [[1, 2], 'BAD_ENCODING'],
+      [{ payload: 1, colour: 'red' }, 'INVALID_ARGUMENT'],
+    ];
+    for (const [body, code] of cases) {
+      const msg = await nc.request(`baton.${group}.submit.echo`, encodeMessage(body), {
+        timeout: 5000,
+      });
+      expect(decodeMessage(msg.data), code).toMatchObject({ ok: false, error: { code } });
+    }
   });
 
   it('a bad submission among others sent at once fails alone', async () => {

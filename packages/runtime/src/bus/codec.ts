@@ -7,9 +7,12 @@
  *   timestamp extension; `undefined` properties are left out, as in JSON;
  *   64-bit integers decode to numbers when they are safe, to bigints otherwise.
  * - Submissions (`baton.<group>.submit.<type>`) are JSON or MessagePack: a
- *   body whose first non-blank byte is `{` is JSON, anything else is
- *   MessagePack. A valid submission is a map either way, and a MessagePack
- *   map never starts with `{` (0x7b is the integer 123), so the test is exact.
+ *   body whose first non-blank byte starts a JSON value (`{`, `[`, `"`, a
+ *   digit, `-`, `t`, `f`, `n`) is JSON, anything else is MessagePack. A valid
+ *   submission is a map either way, and a MessagePack map never starts with
+ *   such a byte (they are the integers 0 to 127 in MessagePack), so the test
+ *   is exact for valid bodies; for a bad one it names the likelier encoding,
+ *   the one its error reply uses.
  */
 import { Packr, type Options as PackrOptions } from 'msgpackr';
 import { PayloadTooLargeError } from '@baton/store';
@@ -112,18 +115,24 @@ export function encodeAs(encoding: Encoding, value: unknown): Uint8Array {
   return encoding === 'json' ? utf8Encoder.encode(JSON.stringify(value)) : encodeMessage(value);
 }
 
+/** The bytes a JSON value starts with: `{ [ " -`, the digits, and `t f n` (true, false, null). */
+const JSON_START = new Set([...'{["-0123456789tfn'].map((c) => c.charCodeAt(0)));
+
 /**
- * The encoding of a submission body: `json` when its first byte after
- * optional whitespace (and an optional UTF-8 byte order mark) is `{`,
- * `msgpack` otherwise.
+ * The encoding of a body (a submission, a status request), read from its
+ * first byte after optional whitespace (and an optional UTF-8 byte order
+ * mark): `json` when that byte starts a JSON value (`{`, `[`, `"`, a digit,
+ * `-`, `t`, `f`, `n`), `msgpack` otherwise, and for an empty body. Cheap: it
+ * reads no further, so it can pick the encoding of any reply, even to a body
+ * too large to decode.
  */
 export function detectEncoding(data: Uint8Array): Encoding {
   let i = 0;
   if (data[0] === 0xef && data[1] === 0xbb && data[2] === 0xbf) i = 3;
   for (; i < data.length; i++) {
-    const byte = data[i];
+    const byte = data[i]!;
     if (byte === 0x20 || byte === 0x09 || byte === 0x0a || byte === 0x0d) continue;
-    return byte === 0x7b ? 'json' : 'msgpack';
+    return JSON_START.has(byte) ? 'json' : 'msgpack';
   }
   return 'msgpack';
 }
@@ -152,6 +161,9 @@ export interface DecodeSubmissionOptions {
  * body above `maxBytes`. Only decoding happens here; the fields (payload,
  * priority, runAt, ...) are validated by the caller.
  *
+ * The encoding it returns is {@link detectEncoding}'s: when it throws, reply
+ * in `detectEncoding(data)`.
+ *
  * @example
  * const { encoding, value } = decodeSubmission(msg.data);
  * // reply in the submitter's encoding:
@@ -162,8 +174,8 @@ export function decodeSubmission(
   options: DecodeSubmissionOptions = {},
 ): DecodedSubmission {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_SUBMISSION_BYTES;
-  if (data.length > maxBytes) throw new PayloadTooLargeError('body', data.length, maxBytes);
   const encoding = detectEncoding(data);
+  if (data.length > maxBytes) throw new PayloadTooLargeError('body', data.length, maxBytes);
   if (data.length === 0) {
     throw new CodecError(encoding, 0, 'body is empty: expected a JSON object or a MessagePack map');
   }
@@ -196,7 +208,7 @@ export function decodeSubmission(
     throw new CodecError(
       encoding,
       data.length,
-      `body must be a ${encoding === 'json' ? 'JSON object' : 'MessagePack map'}, got ${describe(value)}`,
+      `body must be a JSON object or a MessagePack map, got ${describe(value)} (${encoding === 'json' ? 'JSON' : 'MessagePack'})`,
     );
   }
   return { encoding, value };
