@@ -9,7 +9,11 @@ import type { SubmitHandlerDeps } from './submit.js';
 import type { Bus } from './bus/bus.js';
 import { decodeSubmission } from './bus/codec.js';
 import { BusError } from './bus/errors.js';
-import { consumeStream, type StreamDelivery } from './bus/jetstream.consume.js';
+import {
+  consumeStream,
+  isPermanentSubmissionError,
+  type StreamDelivery,
+} from './bus/jetstream.consume.js';
 import {
   ensureSubmitConsumer,
   ensureSubmitStream,
@@ -151,15 +155,25 @@ export async function startStreamIntake(
         const result = await deps.enqueue(keyed);
         deps.accepted(keyed, result);
       } catch (error) {
-        deps.rejected(error, false, delivery.subject);
+        // Terminated (bad input) is refused for good; anything else is nak'ed
+        // and stored on a redelivery, so it is not a refusal.
+        if (isPermanentSubmissionError(error)) deps.rejected(error, false, delivery.subject);
         throw error;
       }
     },
     {
       concurrency: 16,
       restore: ensure,
-      onError: (error, delivery) =>
-        logger.warn({ err: error, subject: delivery?.subject }, 'stream submission not stored'),
+      // A refusal was logged by `rejected`; a transient failure is said here, once per delivery.
+      onError: (error, delivery) => {
+        if (delivery && isPermanentSubmissionError(error)) return;
+        logger.warn(
+          { err: error, subject: delivery?.subject },
+          delivery
+            ? 'stream submission not stored yet; JetStream delivers it again'
+            : 'submission stream consumer problem',
+        );
+      },
     },
   );
   return { state: 'active', stop: () => consumer.stop() };

@@ -58,7 +58,7 @@ import {
 import { pgPoolConfig } from './pg-config.js';
 import { retryDelayMs } from './schedule/policies.js';
 import { nodeStatus, type NodeStatus, type SubmitStreamState } from './status.js';
-import { handleSubmission } from './submit.js';
+import { errorCode, handleSubmission } from './submit.js';
 import { TrackedStore, type TaskEventItem } from './tracked-store.js';
 
 export const VERSION: string = pkg.version;
@@ -339,22 +339,33 @@ export class BatonNode implements AsyncDisposable {
         );
     };
     const schedules = createScheduleStore(store, scheduleCalendar);
-    this.#tracked = new TrackedStore(store.tasks, emit, this.metrics, this.#loop, {
-      retryDelayMs: async (taskId, attempt) => {
-        const tick = await schedules.forTask(taskId);
-        const cfg = tick?.schedule.retryConfig;
-        return cfg ? retryDelayMs(cfg, attempt) : undefined;
+    this.#tracked = new TrackedStore(
+      store.tasks,
+      emit,
+      this.metrics,
+      this.#loop,
+      {
+        retryDelayMs: async (taskId, attempt) => {
+          const tick = await schedules.forTask(taskId);
+          const cfg = tick?.schedule.retryConfig;
+          return cfg ? retryDelayMs(cfg, attempt) : undefined;
+        },
+        deadLettered: async (taskId) => {
+          const outcome = await schedules.onTickFailed(taskId);
+          if (outcome?.log) {
+            logger.error(
+              { schedule: outcome.scheduleId, task: taskId, action: outcome.action },
+              'scheduled job failed',
+            );
+          }
+        },
       },
-      deadLettered: async (taskId) => {
-        const outcome = await schedules.onTickFailed(taskId);
-        if (outcome?.log) {
-          logger.error(
-            { schedule: outcome.scheduleId, task: taskId, action: outcome.action },
-            'scheduled job failed',
-          );
-        }
-      },
-    });
+      (task) =>
+        logger.warn(
+          { task: task.id, type: task.type, attempt: task.attempt, error: task.error },
+          'task dead-lettered',
+        ),
+    );
     this.metrics.setTaskCountsSource(() => store.tasks.counts());
     this.#client = createClient({
       store,
@@ -516,15 +527,29 @@ export class BatonNode implements AsyncDisposable {
       typeOf: (subject: string) => s.typeOf(subject),
       enqueue: (input: Parameters<Store['tasks']['enqueue']>[0]) => batcher.enqueue(input),
       maxBodyBytes: Math.min(bus.status().maxPayload, config.maxPayloadBytes + 64 * 1024),
-      accepted: (input: { type: string; queue?: string }, result: { started?: boolean }) => {
+      accepted: (
+        input: { type: string; queue?: string },
+        result: { started?: boolean; duplicate: boolean },
+      ) => {
+        // A duplicate stored nothing: the task it names was counted and woken for.
+        if (result.duplicate) return;
         this.metrics.recordEnqueued(input.type);
         // A direct start is already running here: nobody needs waking.
         if (!result.started) accepted(input.queue ?? 'default');
       },
       rejected: (error: unknown, replied: boolean, subject: string) => {
-        const code = (error as { code?: string }).code ?? 'INTERNAL';
+        // Labelled with the code the submitter was told.
+        const code = errorCode(error);
         this.metrics.submissionsRejected.inc({ reason: code });
-        this.logger.warn({ subject, code, replied, err: error }, 'submission refused');
+        // Bad input is the submitter's, and counted: one line, no stack. A
+        // failure of the node's own (the database) keeps its stack.
+        if (code === 'INTERNAL')
+          this.logger.warn({ subject, replied, err: error }, 'submission not stored');
+        else
+          this.logger.info(
+            { subject, code, replied, error: (error as Error).message },
+            'submission refused',
+          );
       },
     };
     this.#subscriptions.push(

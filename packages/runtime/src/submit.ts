@@ -51,6 +51,11 @@ export function submissionInput(
   return { ...(body as Omit<EnqueueInput<unknown>, 'type'>), type };
 }
 
+/** The code a submitter is told for `error`: a Baton error's own, else INTERNAL. */
+export function errorCode(error: unknown): string {
+  return error instanceof BatonError ? error.code : 'INTERNAL';
+}
+
 /** Describes any error as the error part of a reply; unknown errors are not leaked. */
 export function errorReply(error: unknown): SubmitReply {
   if (error instanceof BatonError) {

@@ -57,6 +57,14 @@ export interface ScheduledTaskHooks {
   deadLettered(taskId: string): Promise<void>;
 }
 
+/** A task dead-lettered here: by its run's failure, or by the rescue of its expired lease. */
+export interface DeadLetter {
+  readonly id: string;
+  readonly type: string;
+  readonly attempt: number;
+  readonly error: string;
+}
+
 export class TrackedStore implements StorePort {
   readonly #inner: TaskStore;
   readonly #emit: EmitTaskEvent;
@@ -64,6 +72,7 @@ export class TrackedStore implements StorePort {
   readonly #loop: LoopMonitor;
   readonly #running = new Map<string, Running>();
   readonly #scheduled: ScheduledTaskHooks;
+  readonly #deadLettered: (task: DeadLetter) => void;
 
   /**
    * `loop` hears of the worker loop's progress: a claim that found work or a
@@ -76,8 +85,10 @@ export class TrackedStore implements StorePort {
     metrics: BatonMetrics,
     loop: LoopMonitor,
     scheduled: ScheduledTaskHooks,
+    deadLettered: (task: DeadLetter) => void = () => undefined,
   ) {
     this.#scheduled = scheduled;
+    this.#deadLettered = deadLettered;
     this.#inner = inner;
     this.#emit = emit;
     this.#metrics = metrics;
@@ -160,7 +171,8 @@ export class TrackedStore implements StorePort {
   }
 
   async fail(request: FailRequest): Promise<FailOutcome> {
-    const scheduled = this.#running.get(request.id)?.scheduled ?? false;
+    const run = this.#running.get(request.id);
+    const scheduled = run?.scheduled ?? false;
     let effective = request;
     if (scheduled && request.retryInMs === undefined) {
       const delay = await this.#scheduled
@@ -170,6 +182,14 @@ export class TrackedStore implements StorePort {
     }
     const outcome = await this.#inner.fail(effective);
     this.#settle([request], [outcome], outcome.ok ? outcome.status : 'retry', true);
+    if (outcome.ok && outcome.status === 'dead_letter') {
+      this.#deadLettered({
+        id: request.id,
+        type: run?.type ?? '',
+        attempt: request.attempt,
+        error: request.error.message,
+      });
+    }
     if (scheduled && outcome.ok && outcome.status === 'dead_letter') {
       await this.#scheduled.deadLettered(request.id).catch(() => undefined);
     }
@@ -220,8 +240,9 @@ export class TrackedStore implements StorePort {
     // A tick's task dead-lettered by a rescue (its runs kept dying or hanging)
     // gets its schedule's error policy, as one that failed does.
     for (const r of rescued) {
-      if (r.status === 'dead_letter')
-        await this.#scheduled.deadLettered(r.id).catch(() => undefined);
+      if (r.status !== 'dead_letter') continue;
+      this.#deadLettered({ id: r.id, type: r.type, attempt: r.attempt, error: 'lease expired' });
+      await this.#scheduled.deadLettered(r.id).catch(() => undefined);
     }
     return rescued;
   }

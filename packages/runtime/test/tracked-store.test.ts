@@ -1,7 +1,7 @@
 import { useTestDatabase } from '@baton/testkit';
 import { createStore, type Store } from '@baton/store';
 import { beforeAll, expect, it } from 'vitest';
-import { TrackedStore, type TaskEventItem } from '../src/tracked-store.js';
+import { TrackedStore, type DeadLetter, type TaskEventItem } from '../src/tracked-store.js';
 import { createMetrics } from '../src/observability/metrics.js';
 import { LoopMonitor } from '../src/observability/health.js';
 
@@ -123,10 +123,18 @@ it("a rescue's events name each task's type and expired attempt; a dead letter g
   const policies: string[] = [];
   const events: { status: string; tasks: readonly TaskEventItem[] }[] = [];
   const emit = (status: string, tasks: readonly TaskEventItem[]) => events.push({ status, tasks });
-  const t = new TrackedStore(store.tasks, emit, createMetrics(), new LoopMonitor(), {
-    retryDelayMs: async () => undefined,
-    deadLettered: async (taskId) => void policies.push(taskId),
-  });
+  const dead: DeadLetter[] = [];
+  const t = new TrackedStore(
+    store.tasks,
+    emit,
+    createMetrics(),
+    new LoopMonitor(),
+    {
+      retryDelayMs: async () => undefined,
+      deadLettered: async (taskId) => void policies.push(taskId),
+    },
+    (task) => dead.push(task),
+  );
   const [spent, again] = await store.tasks.enqueueMany([
     { type: 'rescued', payload: {}, maxAttempts: 1 },
     { type: 'rescued', payload: {}, maxAttempts: 3 },
@@ -148,10 +156,31 @@ it("a rescue's events name each task's type and expired attempt; a dead letter g
     ]),
   );
   expect(policies).toEqual([spent!.id]);
+  expect(dead).toEqual([{ id: spent!.id, type: 'rescued', attempt: 1, error: 'lease expired' }]);
   expect(events.filter((e) => e.status !== 'claimed' && e.status !== 'running')).toEqual(
     expect.arrayContaining([
       { status: 'retry', tasks: [{ id: again!.id, type: 'rescued', attempt: 1 }] },
       { status: 'dead_letter', tasks: [{ id: spent!.id, type: 'rescued', attempt: 1 }] },
     ]),
   );
+});
+
+it('reports a task its run dead-lettered, with its type, attempt and error; a retried one is not', async () => {
+  const dead: DeadLetter[] = [];
+  const t = new TrackedStore(
+    store.tasks,
+    () => undefined,
+    createMetrics(),
+    new LoopMonitor(),
+    { retryDelayMs: async () => undefined, deadLettered: async () => undefined },
+    (task) => dead.push(task),
+  );
+  const [fatal, again] = await store.tasks.enqueueMany([
+    { type: 'doomed', payload: {} },
+    { type: 'doomed', payload: {} },
+  ]);
+  await t.claim({ owner: 'n1', types: ['doomed'], limit: 2, leaseMs: 30_000, start: true });
+  await t.fail({ id: again!.id, attempt: 1, error: { message: 'try again' } });
+  await t.fail({ id: fatal!.id, attempt: 1, error: { message: 'bad input' }, retryable: false });
+  expect(dead).toEqual([{ id: fatal!.id, type: 'doomed', attempt: 1, error: 'bad input' }]);
 });
