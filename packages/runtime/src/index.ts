@@ -43,6 +43,8 @@ export {
   type TlsOptions,
 } from './config.js';
 export * from './bus/index.js';
+/** The base of every typed Baton error: a stable `code` and the `fields` it names. */
+export { BatonError } from '@baton/store';
 export * from './observability/index.js';
 export {
   scheduleCalendar,

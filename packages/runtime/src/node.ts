@@ -308,7 +308,19 @@ export class BatonNode implements AsyncDisposable {
     this.#unlessStopped();
     await this.#claimNodeId(store.nodes);
     this.#unlessStopped();
-    const bus = await openBus(config, pool);
+    // A NATS server that is down holds the start here (the client retries):
+    // say so, rather than sit silent with no HTTP server yet.
+    const waiting = config.nats
+      ? setInterval(
+          () =>
+            logger.warn(
+              { servers: [config.nats!.servers].flat().map((s) => s.replace(/\/\/[^@/]*@/, '//')) },
+              'waiting for the NATS server to answer; the node starts when it does',
+            ),
+          3000,
+        )
+      : undefined;
+    const bus = await openBus(config, pool).finally(() => clearInterval(waiting));
     this.#bus = bus;
     this.#unlessStopped();
     bus.onEvent((e) => {

@@ -10,6 +10,54 @@ export interface EnvVar {
   readonly example?: string;
 }
 
+/** The node option each variable sets: errors about an option name the variable. */
+const OPTION_OF: Readonly<Record<string, string>> = {
+  DATABASE_URL: 'database.url',
+  BATON_DB_POOL_SIZE: 'database.poolSize',
+  BATON_DB_SCHEMA: 'database.schema',
+  BATON_DB_SSL: 'database.ssl',
+  BATON_DB_SSL_CA_FILE: 'database.ssl.caFile',
+  BATON_DB_SSL_CERT_FILE: 'database.ssl.certFile',
+  BATON_DB_SSL_KEY_FILE: 'database.ssl.keyFile',
+  NATS_URL: 'nats.servers',
+  BATON_NATS_USER: 'nats.user',
+  BATON_NATS_PASS: 'nats.pass',
+  BATON_NATS_TOKEN: 'nats.token',
+  BATON_NATS_TLS_CA_FILE: 'nats.tls.caFile',
+  BATON_NATS_TLS_CERT_FILE: 'nats.tls.certFile',
+  BATON_NATS_TLS_KEY_FILE: 'nats.tls.keyFile',
+  BATON_NATS_JETSTREAM: 'nats.jetstream',
+  BATON_NODE_ID: 'nodeId',
+  BATON_GROUP: 'groupId',
+  BATON_CONCURRENCY: 'worker.concurrency',
+  BATON_QUEUE: 'worker.queue',
+  BATON_POLL_INTERVAL_MS: 'worker.pollIntervalMs',
+  BATON_LEASE_MS: 'worker.leaseMs',
+  BATON_TASK_TIMEOUT_MS: 'worker.timeoutMs',
+  BATON_HEARTBEAT_FREQUENCY: 'warmBackup.heartbeatFrequency',
+  BATON_LIVENESS_CHECK_INTERVAL: 'warmBackup.livenessCheckInterval',
+  BATON_SHUTDOWN_GRACE_MS: 'shutdownGraceMs',
+  BATON_RETENTION_COMPLETED: 'retention.completed',
+  BATON_RETENTION_CANCELLED: 'retention.cancelled',
+  BATON_RETENTION_DEAD_LETTER: 'retention.deadLetter',
+  BATON_RETENTION_INTERVAL: 'retention.interval',
+  BATON_HTTP_HOST: 'http.host',
+  BATON_HTTP_PORT: 'http.port',
+  BATON_LOG_LEVEL: 'logLevel',
+};
+
+/**
+ * The variable that sets node option `option` (or the nearest option above
+ * it: `database.ssl` for `database.ssl.rejectUnauthorized`), if any.
+ */
+export function variableOf(option: string): string | undefined {
+  for (let o = option; o !== ''; o = o.includes('.') ? o.slice(0, o.lastIndexOf('.')) : '') {
+    const found = Object.entries(OPTION_OF).find(([, opt]) => opt === o);
+    if (found) return found[0];
+  }
+  return undefined;
+}
+
 export const ENV_VARS: readonly EnvVar[] = [
   {
     name: 'DATABASE_URL',

@@ -12,6 +12,7 @@
  *   'report.build': { run: async (ctx) => build(ctx.payload), concurrency: 2, timeoutMs: 60_000 },
  * };
  */
+import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { BatonNode, HandlerFn, HandlerOptions, ServiceDefinition } from '@baton/runtime';
@@ -25,10 +26,31 @@ interface HandlerModule {
   default?: HandlerModule;
 }
 
-/** Where a module name points: a path (relative to `cwd`) or a package name. */
+/** A handler module that cannot be loaded or registered: named, with the type at fault. */
+export class HandlerModuleError extends Error {
+  override readonly name = 'HandlerModuleError';
+}
+
+/**
+ * Where a module name points: a path (relative to `cwd`), a file that
+ * exists under `cwd` (`handlers/index.mjs`), or else a package name.
+ */
 export function moduleSpecifier(name: string, cwd: string): string {
-  if (name.startsWith('.') || isAbsolute(name)) return pathToFileURL(resolve(cwd, name)).href;
+  if (name.startsWith('.') || isAbsolute(name) || existsSync(resolve(cwd, name))) {
+    return pathToFileURL(resolve(cwd, name)).href;
+  }
   return name;
+}
+
+/** Runs `register`, naming the module (and what it registered) in any error. */
+function registering(where: string, register: () => void): void {
+  try {
+    register();
+  } catch (error) {
+    throw new HandlerModuleError(`BATON_HANDLERS: ${where}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
 }
 
 export async function loadHandlerModules(
@@ -42,27 +64,45 @@ export async function loadHandlerModules(
     try {
       mod = (await import(moduleSpecifier(name, cwd))) as HandlerModule;
     } catch (error) {
-      throw new Error(`BATON_HANDLERS: cannot load ${name}: ${(error as Error).message}`, {
-        cause: error,
-      });
+      throw new HandlerModuleError(
+        `BATON_HANDLERS: cannot load ${name}: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
     }
     const m = mod.handlers || mod.services || mod.register ? mod : (mod.default ?? mod);
     if (!m.handlers && !m.services && !m.register) {
-      throw new Error(`BATON_HANDLERS: ${name} exports none of "handlers", "services", "register"`);
+      throw new HandlerModuleError(
+        `BATON_HANDLERS: ${name} exports none of "handlers", "services", "register"`,
+      );
     }
     for (const [serviceName, definition] of Object.entries(m.services ?? {})) {
-      node.service(serviceName, definition);
+      registering(`${name}: service "${serviceName}"`, () => node.service(serviceName, definition));
       count++;
     }
     for (const [type, entry] of Object.entries(m.handlers ?? {})) {
-      if (typeof entry === 'function') node.handle(type, entry);
-      else {
-        const { run, ...options } = entry;
-        node.handle(type, run, options);
-      }
+      registering(`${name}: handler "${type}"`, () => {
+        if (typeof entry === 'function') node.handle(type, entry);
+        else {
+          const { run, ...options } = entry;
+          node.handle(type, run, options);
+        }
+      });
       count++;
     }
-    if (m.register) await m.register(node);
+    if (m.register) {
+      try {
+        await m.register(node);
+      } catch (error) {
+        throw new HandlerModuleError(
+          `BATON_HANDLERS: ${name}: register() failed: ${(error as Error).message}`,
+          {
+            cause: error,
+          },
+        );
+      }
+    }
   }
   return count;
 }
