@@ -100,13 +100,14 @@ export const ENV_VARS: readonly EnvVar[] = [
   },
   {
     name: 'BATON_GROUP',
-    description: "the group, Ballerina's groupId (default default)",
+    description:
+      "the group, Ballerina's groupId: its nodes share one token, one status subject and their schedules; the tasks are the schema's, so keep deployments apart by BATON_DB_SCHEMA (default default)",
     example: 'orders',
   },
   {
     name: 'BATON_HANDLERS',
     description: 'comma-separated handler modules to load (paths or package names)',
-    example: '/app/handlers/index.js',
+    example: '/app/handlers/index.mjs',
   },
   { name: 'BATON_CONCURRENCY', description: 'handlers running at once on this node (default 32)' },
   { name: 'BATON_QUEUE', description: 'the queue this node works (default default)' },
@@ -150,7 +151,8 @@ export const ENV_VARS: readonly EnvVar[] = [
   },
   {
     name: 'BATON_HTTP_HOST',
-    description: 'address of /health, /ready, /metrics (default 0.0.0.0 in the image)',
+    description:
+      'address of /health, /ready, /metrics (default 0.0.0.0 for the entrypoint; createNode in code defaults to 127.0.0.1)',
     example: '0.0.0.0',
   },
   {
