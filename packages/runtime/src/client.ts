@@ -18,9 +18,10 @@ import type {
   TaskId,
 } from '@baton/store';
 import type { Bus } from './bus/bus.js';
-import { encodeMessage } from './bus/codec.js';
+import { decodeMessage, encodeMessage } from './bus/codec.js';
 import { groupSubjects } from './bus/subjects.js';
 import type { SchedulerApi } from './schedules.js';
+import type { NodeStatus } from './status.js';
 
 export interface BatonClient {
   /**
@@ -47,6 +48,15 @@ export interface BatonClient {
   counts(): Promise<StatusCounts>;
   /** Cancels a task: at once when it waits; its worker aborts it when it runs. */
   cancel(id: TaskId): Promise<CancelOutcome>;
+  /**
+   * The status of the group's nodes (the status subject): one reply per node
+   * that answers within `maxWaitMs` (default 1000), sorted by node id; with
+   * `nodeId`, that node's only. A node that does not answer is not listed.
+   *
+   * @example
+   * for (const n of await client.status()) console.log(n.nodeId, n.lifecycle, n.actors.worker?.state);
+   */
+  status(options?: { nodeId?: string; maxWaitMs?: number }): Promise<NodeStatus[]>;
   /** One-time, interval and cron jobs with Ballerina's names (fired by the token bearer). */
   readonly scheduler: SchedulerApi;
 }
@@ -84,6 +94,16 @@ export function createClient(opts: {
     history: (id) => store.tasks.history(id),
     counts: () => store.tasks.counts(),
     scheduler: opts.scheduler,
+    async status({ nodeId, maxWaitMs = 1000 } = {}) {
+      const subject = nodeId === undefined ? s.status : s.statusOf(nodeId);
+      const replies = await bus.requestMany(subject, encodeMessage({}), {
+        maxWaitMs,
+        ...(nodeId === undefined ? {} : { expected: 1 }),
+      });
+      return replies
+        .map((r) => decodeMessage(r) as NodeStatus)
+        .sort((a, b) => a.nodeId.localeCompare(b.nodeId));
+    },
     async cancel(id) {
       const outcome = await store.tasks.cancel(id, from);
       if (outcome.ok && outcome.status === 'cancel_requested') {
