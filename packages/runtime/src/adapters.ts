@@ -58,6 +58,8 @@ export function busPort(
 export interface BeatIdentity {
   /** Unique to this process (host, pid and a random part). */
   readonly instance: string;
+  /** What the node works, in every beat: its queue and task types (see TaskStore.unhandled). */
+  readonly works?: { readonly queue: string; readonly types: readonly string[] };
   /** Another process wrote this node's row since this one's last beat. */
   conflict(other: PreviousBeat): void;
 }
@@ -80,7 +82,11 @@ export function heartbeatPort(
         await nodes.beat(nodeId, groupId, { ...info });
         return;
       }
-      const prev = await nodes.beat(nodeId, groupId, { ...info, instance: self.instance });
+      const prev = await nodes.beat(nodeId, groupId, {
+        ...info,
+        ...(self.works ? { queue: self.works.queue, types: [...self.works.types] } : {}),
+        instance: self.instance,
+      });
       // The first beat may replace the row of a process that has just ended.
       if (beaten && prev?.instance != null && prev.instance !== self.instance) self.conflict(prev);
       beaten = true;

@@ -273,3 +273,67 @@ export function retentionService(
     },
   };
 }
+
+/** How the bearer looks for tasks nobody runs (see unhandledTasksService). */
+export interface UnhandledPlan {
+  readonly intervalMs: number;
+  /** Only tasks due for longer than this count. */
+  readonly dueForMs: number;
+  /** Only nodes that beat within this count as handling anything. */
+  readonly liveWithinMs: number;
+}
+
+/** The defaults: every minute, tasks due for over a minute, nodes heard from in the last 30 s. */
+export const UNHANDLED_PLAN: UnhandledPlan = {
+  intervalMs: 60_000,
+  dueForMs: 60_000,
+  liveWithinMs: 30_000,
+};
+
+/** A type and queue are warned of at most this often. */
+const UNHANDLED_WARN_EVERY_MS = 10 * 60_000;
+
+/**
+ * The built-in service that finds tasks nobody runs: due for over a minute,
+ * of a type and queue that no live node handles (a misspelt type, a handler
+ * not deployed, a queue no node works). They would wait forever in silence;
+ * the bearer says so in `baton_tasks_unhandled` and a warning per type and
+ * queue every 10 minutes. A read only: no fence.
+ */
+export function unhandledTasksService(
+  plan: UnhandledPlan,
+  deps: Pick<CoordinationDeps, 'store' | 'metrics'> & {
+    logger: ActorLogger;
+    now?: () => number;
+  },
+): CoordinatedService {
+  const now = deps.now ?? Date.now;
+  const warnedAt = new Map<string, number>();
+  return {
+    name: 'baton.unhandled',
+    intervalMs: plan.intervalMs,
+    // A bearer that has just started has not heard every node's types yet.
+    runOnAcquire: false,
+    maxConsecutiveFailures: 0,
+    async execute({ signal }) {
+      const found = await deps.store.tasks.unhandled({
+        dueForMs: plan.dueForMs,
+        liveWithinMs: plan.liveWithinMs,
+      });
+      if (signal.aborted) return;
+      const gauge = deps.metrics.tasksUnhandled;
+      gauge.reset();
+      for (const f of found) {
+        gauge.set({ type: f.type, queue: f.queue }, f.count);
+        const key = `${f.queue}\u0000${f.type}`;
+        const at = now();
+        if (at - (warnedAt.get(key) ?? -Infinity) < UNHANDLED_WARN_EVERY_MS) continue;
+        warnedAt.set(key, at);
+        deps.logger.warn(
+          'tasks wait that no live node handles: deploy a handler for their type in their queue, or cancel them',
+          { type: f.type, queue: f.queue, waiting: f.count },
+        );
+      }
+    },
+  };
+}

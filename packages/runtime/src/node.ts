@@ -35,6 +35,8 @@ import {
   checkService,
   coordinatedService,
   retentionService,
+  UNHANDLED_PLAN,
+  unhandledTasksService,
   scheduleFirer,
   type ServiceDefinition,
 } from './coordination.js';
@@ -78,7 +80,7 @@ export interface NodeDeps {
 }
 
 /** The coordinated services every node runs (see coordination.ts): their names are taken. */
-const BUILT_IN_SERVICES = new Set(['baton.schedules', 'baton.retention']);
+const BUILT_IN_SERVICES = new Set(['baton.schedules', 'baton.retention', 'baton.unhandled']);
 
 export class BatonNode implements AsyncDisposable {
   readonly config: CompiledConfig;
@@ -421,6 +423,11 @@ export class BatonNode implements AsyncDisposable {
         store,
         logger: actorLogger(logger),
       }),
+      unhandledTasksService(UNHANDLED_PLAN, {
+        store,
+        metrics: this.metrics,
+        logger: actorLogger(logger),
+      }),
       ...[...this.#services].map(([name, def]) => coordinatedService(name, def, coordination)),
     ];
     const g = config.groupId;
@@ -451,6 +458,7 @@ export class BatonNode implements AsyncDisposable {
         handlers: this.handlers,
         heartbeat: heartbeatPort(control.nodes, config.groupId, {
           instance: this.#instance,
+          works: { queue: config.worker.queue, types: this.handlers.types() },
           conflict: (other) => this.#nodeIdConflict(other),
         }),
         bus: busPort(bus, drop, (subject) => dropped(subject, 'disconnected')),
@@ -476,6 +484,8 @@ export class BatonNode implements AsyncDisposable {
         onRoleChange: (change) => {
           this.#role = { role: change.role, term: change.term };
           this.metrics.setLeader(g, change.role === 'bearer', change.term);
+          // The bearer's own count: a standby shows none, not a stale one.
+          if (change.role === 'standby') this.metrics.tasksUnhandled.reset();
           logger.info(
             { role: change.role, term: change.term, reason: change.reason },
             'warm-backup role',

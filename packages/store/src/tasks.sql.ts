@@ -339,6 +339,29 @@ export function taskSql(s: string) {
 
     counts: `select status, count(*)::int as n from ${t} group by status`,
 
+    // Tasks due for longer than $1 ms that no node which beat within $2 ms
+    // handles (its heartbeat info names its queue and types), among at most
+    // $3 due tasks: a sample, so a large backlog costs one bounded read.
+    unhandled: `
+      with due as (
+        select type, queue from ${t}
+         where status in ('pending', 'retry') and run_at <= now() - $1 * interval '1 millisecond'
+         limit $3
+      ), handled as (
+        select distinct h.info->>'queue' as queue, x.type
+          from ${s}.health_check h
+          cross join lateral jsonb_array_elements_text(
+            case when jsonb_typeof(h.info->'types') = 'array' then h.info->'types' else '[]' end
+          ) as x(type)
+         where h.last_heartbeat > (now() at time zone 'utc') - $2 * interval '1 millisecond'
+      )
+      select d.type, d.queue, count(*)::int as n
+        from due d
+       where not exists (select 1 from handled x where x.type = d.type and x.queue = d.queue)
+       group by d.type, d.queue
+       order by n desc, d.type, d.queue
+       limit 20`,
+
     history: `
       select task_id, from_status, to_status, at, node, attempt, detail
         from ${h} where task_id = $1 order by id`,

@@ -704,6 +704,25 @@ export class TaskStore {
     return { tasks: page, nextCursor: rows.length > limit ? page.at(-1)!.id : null };
   }
 
+  /**
+   * Task types nobody runs: tasks due for longer than `dueForMs` whose type
+   * and queue no node that beat within `liveWithinMs` handles (as its
+   * heartbeat info says: `queue` and `types`), counted among at most
+   * `sample` due tasks; the 20 largest, largest first. Every group in the
+   * schema counts: its tasks are the schema's.
+   */
+  async unhandled(opts: {
+    dueForMs: number;
+    liveWithinMs: number;
+    sample?: number;
+  }): Promise<{ type: string; queue: string; count: number }[]> {
+    const { rows } = await this.#pool.query<{ type: string; queue: string; n: number }>(
+      this.#sql.unhandled,
+      [opts.dueForMs, opts.liveWithinMs, opts.sample ?? 10_000],
+    );
+    return rows.map((r) => ({ type: r.type, queue: r.queue, count: r.n }));
+  }
+
   async counts(): Promise<StatusCounts> {
     const { rows } = await this.#pool.query<{ status: TaskStatus; n: number }>(this.#sql.counts);
     const counts = Object.fromEntries(TASK_STATUSES.map((st) => [st, 0])) as StatusCounts;

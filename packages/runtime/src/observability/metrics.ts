@@ -106,6 +106,7 @@ export interface BatonMetrics {
   readonly taskRetries: Counter<'type'>;
   readonly tasksDeadLettered: Counter<'type'>;
   readonly tasksPruned: Counter<'status'>;
+  readonly tasksUnhandled: Gauge<'type' | 'queue'>;
   readonly staleWritesRejected: Counter<'kind'>;
   readonly nodeIdConflicts: Counter;
   readonly submissionsRejected: Counter<'reason'>;
@@ -285,6 +286,11 @@ export function createMetrics(options: MetricsOptions = {}): BatonMetrics {
       'baton_tasks_dead_lettered_total',
       'Tasks moved to the dead letter state (attempts exhausted or a non-retryable error).',
       ['type'],
+    ),
+    tasksUnhandled: gauge(
+      'baton_tasks_unhandled',
+      'Tasks due for over a minute whose type and queue no live node handles, as the token bearer last counted them (a sample of at most 10,000 due tasks; the 20 largest).',
+      ['type', 'queue'],
     ),
     tasksPruned: counter(
       'baton_tasks_pruned_total',
