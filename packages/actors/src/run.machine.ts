@@ -70,6 +70,8 @@ export interface AdoptedRun {
   readonly work: CompletionWork | undefined;
   /** Time since the handler started, on the actor system's clock. */
   readonly elapsedMs: number;
+  /** Time since its lease was last extended (or, if never, since the handler started). */
+  readonly leaseElapsedMs?: number;
 }
 
 export interface RunInput {
@@ -93,8 +95,10 @@ type Write =
 interface RunContext extends RunInput {
   readonly ref: AttemptRef;
   readonly controller: LazyAbortController;
-  /** Time already spent before this actor (an adopted run); reset by a successful lease extension. */
-  elapsedMs: number;
+  /** Time already spent before this actor (an adopted run): its timeout counts it. */
+  readonly elapsedMs: number;
+  /** Time the lease had already run when this actor took over; 0 after each successful extension. */
+  leaseElapsedMs: number;
   /** Lease extensions failed in a row (store errors), since the last one that succeeded. */
   extendFailures: number;
   work: CompletionWork | undefined;
@@ -126,6 +130,16 @@ function abort(ctx: RunContext, reason: AbortReason): void {
 }
 
 type WriteResult = WriteOutcome | FailOutcome;
+
+/**
+ * How long the run holds its lease by its own clock: a tenth less than the
+ * lease, because the database started it when the extension's statement
+ * began, before the reply came back (a slow reply would otherwise leave the
+ * run believing in a lease the database has already ended).
+ */
+function localLeaseMs(leaseMs: number): number {
+  return leaseMs - Math.floor(leaseMs / 10);
+}
 
 /**
  * The wait before retrying a lease extension after `failures` failed in a
@@ -270,8 +284,10 @@ export const runMachine = setup({
       context.timeoutMs === undefined
         ? NEVER_MS
         : Math.max(1, context.timeoutMs - context.elapsedMs),
-    leaseRenewal: ({ context }) => Math.max(1, Math.floor(context.leaseMs / 3) - context.elapsedMs),
-    leaseExpiry: ({ context }) => Math.max(1, context.leaseMs - context.elapsedMs),
+    leaseRenewal: ({ context }) =>
+      Math.max(1, Math.floor(context.leaseMs / 3) - context.leaseElapsedMs),
+    leaseExpiry: ({ context }) =>
+      Math.max(1, localLeaseMs(context.leaseMs) - context.leaseElapsedMs),
     extendRetry: ({ context }) => extendRetryMs(context.extendFailures, context.leaseMs),
     writeRetry: ({ context }) => context.writeRetryMs * context.writeTries,
   },
@@ -281,11 +297,11 @@ export const runMachine = setup({
     cancelRequested: (_, outcome: LeaseOutcome) => outcome.ok && outcome.cancelRequested,
     canRetryWrite: ({ context }) => context.writeTries < context.writeAttempts,
     renewalDue: ({ context }) =>
-      context.elapsedMs > 0 && context.elapsedMs >= Math.floor(context.leaseMs / 3),
+      context.leaseElapsedMs > 0 && context.leaseElapsedMs >= Math.floor(context.leaseMs / 3),
   },
   actions: {
     abortSignal: ({ context }, reason: AbortReason) => abort(context, reason),
-    leaseExtended: assign({ elapsedMs: 0, extendFailures: 0 }),
+    leaseExtended: assign({ leaseElapsedMs: 0, extendFailures: 0 }),
     logLeaseExpired: ({ context }) =>
       context.logger.error('lease expired without a successful extension; giving up the run', {
         taskId: context.ref.id,
@@ -313,6 +329,7 @@ export const runMachine = setup({
     ref: { id: input.task.id, attempt: input.task.attempt },
     controller: input.adopted?.controller ?? new LazyAbortController(),
     elapsedMs: input.adopted?.elapsedMs ?? 0,
+    leaseElapsedMs: input.adopted?.leaseElapsedMs ?? input.adopted?.elapsedMs ?? 0,
     extendFailures: 0,
     work: input.adopted?.work,
     write: undefined,
@@ -446,14 +463,20 @@ export const runMachine = setup({
                 onError: {
                   target: 'retrying',
                   actions: [
-                    assign({ extendFailures: ({ context }) => context.extendFailures + 1 }),
-                    {
-                      type: 'logError',
-                      params: ({ event }) => ({
-                        message: 'lease extension failed; retrying',
-                        error: event.error,
-                      }),
+                    // The first failure in a row is said; the retries are not (an
+                    // outage would log every run's every retry), the give-up is.
+                    ({ context, event }) => {
+                      if (context.extendFailures > 0) return;
+                      context.logger.error(
+                        'lease extension failed; retrying until the lease runs out',
+                        {
+                          taskId: context.ref.id,
+                          attempt: context.ref.attempt,
+                          error: messageOf(event.error),
+                        },
+                      );
                     },
+                    assign({ extendFailures: ({ context }) => context.extendFailures + 1 }),
                   ],
                 },
               },

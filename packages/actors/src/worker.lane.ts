@@ -40,6 +40,8 @@ export interface LaneRun {
   promise: Promise<Json>;
   /** When the handler started, on the worker's `now` clock. */
   readonly startedAt: number;
+  /** When its lease was last extended on the handler's request while inline (the clock of `startedAt`). */
+  leaseExtendedAt: number | undefined;
   /** Completion work registered by the handler. */
   work: CompletionWork | undefined;
   /** How the handler ended, once it has. */
@@ -69,6 +71,12 @@ export class Lane {
   #worker: Sink | undefined;
   #settled: LaneRun[] = [];
   #scheduled = false;
+  readonly #now: () => number;
+
+  /** @param now the clock of the runs' `startedAt` (the worker's `config.now`). */
+  constructor(now: () => number) {
+    this.#now = now;
+  }
 
   /** Starts a handler inline; its settlement reaches `worker` as `LANE.SETTLED`. */
   start(
@@ -96,6 +104,7 @@ export class Lane {
       controller,
       promise: undefined as unknown as Promise<Json>,
       startedAt: opts.startedAt,
+      leaseExtendedAt: undefined,
       work: undefined,
       settled: undefined,
       actor: undefined,
@@ -135,8 +144,10 @@ export class Lane {
     if (event.type === 'LEASE.RESULT' && (!event.outcome.ok || event.outcome.cancelRequested)) {
       run.early.push(event);
       this.#worker?.send({ type: 'LANE.ADOPT', key: run.key });
+      return;
     }
-    // A lease extended on request while inline: nothing to do, the lease is longer.
+    // A lease extended on request while inline: the lease is counted from now.
+    if (event.type === 'LEASE.RESULT') run.leaseExtendedAt = this.#now();
   }
 
   #settle(run: LaneRun, settled: NonNullable<LaneRun['settled']>): void {

@@ -186,13 +186,20 @@ function adopt(runs: readonly LaneRun[]) {
     const now = context.config.now();
     for (const run of runs) {
       const elapsedMs = Math.max(0, now - run.startedAt);
+      const leaseElapsedMs = Math.max(0, now - (run.leaseExtendedAt ?? run.startedAt));
       if (run.actor || !context.runs.has(run.key)) continue;
       run.actorId ??= context.runIds.take();
       run.actor = spawn('run', {
         id: run.actorId,
         input: {
           ...runInput(context, run.task),
-          adopted: { promise: run.promise, controller: run.controller, work: run.work, elapsedMs },
+          adopted: {
+            promise: run.promise,
+            controller: run.controller,
+            work: run.work,
+            elapsedMs,
+            leaseElapsedMs,
+          },
         },
       });
     }
@@ -476,7 +483,7 @@ export const workerMachine = setup({
       store: input.store,
       handlers: input.handlers,
       logger: input.logger ?? silentLogger,
-      lane: new Lane(),
+      lane: new Lane(config.now),
       laneCheckAt: undefined,
       runs: new Map(),
       claimPlan: undefined,

@@ -435,10 +435,11 @@ describe('worker: lease extensions while the store is unreachable', () => {
       it('aborts the handler with lease_lost once the lease runs out with no extension, and writes nothing', async () => {
         const run = await leasedRun(inlineRuns);
         run.store.unreachable.add('extendLease');
-        await run.until(29_900);
-        expect(run.attempts).toEqual([10_000, 11_000, 13_000, 17_000, 22_000, 27_000]);
+        await run.until(26_900);
+        expect(run.attempts).toEqual([10_000, 11_000, 13_000, 17_000, 22_000]);
         expect(run.signal().aborted).toBe(false);
-        await run.until(30_000);
+        // Given up a tenth of the lease before its end, by the run's own clock.
+        await run.until(27_000);
         expect(run.signal().reason).toBeInstanceOf(RunAbortedError);
         expect((run.signal().reason as RunAbortedError).reason).toBe('lease_lost');
         expect(run.stats()).toMatchObject({ stale: 1, completed: 0, failed: 0 });
@@ -453,16 +454,29 @@ describe('worker: lease extensions while the store is unreachable', () => {
           finishCancelled: [],
         });
         expect(run.store.calls.forget).toEqual([{ id: run.id, attempt: 1 }]);
-        expect(run.attempts).toHaveLength(6);
+        expect(run.attempts).toHaveLength(5);
+      });
+
+      it('counts the lease from an extension the handler asked for, inline or not', async () => {
+        const run = await leasedRun(inlineRuns);
+        await run.until(4_000);
+        await run.gated.started[0]!.extendLease(); // the handler's own, before any renewal
+        await run.until(4_500);
+        run.store.unreachable.add('extendLease');
+        // Held until 0.9 x 30 s after that extension (31 s), not after the start (27 s).
+        await run.until(30_500);
+        expect(run.signal().aborted).toBe(false);
+        await run.until(31_100);
+        expect((run.signal().reason as RunAbortedError).reason).toBe('lease_lost');
       });
 
       it('gives the run up as lost when an extension hangs until the lease runs out', async () => {
         const run = await leasedRun(inlineRuns);
         run.store.extendGate = new Promise<void>(() => undefined);
-        await run.until(29_900);
+        await run.until(26_900);
         expect(run.attempts).toEqual([10_000]);
         expect(run.signal().aborted).toBe(false);
-        await run.until(30_000);
+        await run.until(27_000);
         expect((run.signal().reason as RunAbortedError).reason).toBe('lease_lost');
         expect(run.stats()).toMatchObject({ stale: 1 });
         expect(run.store.calls.fail).toEqual([]);
