@@ -247,8 +247,11 @@ export class BatonNode implements AsyncDisposable {
     const { nodeId, groupId, heartbeatMs, livenessMs } = this.config;
     const first = await nodes.member(nodeId, groupId);
     if (!first || first.ageMs >= livenessMs) return;
-    for (let waited = 0; waited < livenessMs; waited += heartbeatMs) {
+    // Until the row would count as silent, and at least two heartbeats.
+    const watchMs = Math.max(2 * heartbeatMs, livenessMs - first.ageMs);
+    for (let waited = 0; waited < watchMs; waited += heartbeatMs) {
       await new Promise((resolve) => setTimeout(resolve, heartbeatMs));
+      this.#unlessStopped();
       const now = await nodes.member(nodeId, groupId);
       if (!now) return;
       if (now.lastHeartbeat.getTime() !== first.lastHeartbeat.getTime()) {

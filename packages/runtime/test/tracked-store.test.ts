@@ -124,10 +124,11 @@ it("a rescue's events name each task's type and expired attempt; a dead letter g
   const events: { status: string; tasks: readonly TaskEventItem[] }[] = [];
   const emit = (status: string, tasks: readonly TaskEventItem[]) => events.push({ status, tasks });
   const dead: DeadLetter[] = [];
+  const metrics = createMetrics();
   const t = new TrackedStore(
     store.tasks,
     emit,
-    createMetrics(),
+    metrics,
     new LoopMonitor(),
     {
       retryDelayMs: async () => undefined,
@@ -157,6 +158,11 @@ it("a rescue's events name each task's type and expired attempt; a dead letter g
   );
   expect(policies).toEqual([spent!.id]);
   expect(dead).toEqual([{ id: spent!.id, type: 'rescued', attempt: 1, error: 'lease expired' }]);
+  // Counted as the run's own retries and dead letters are.
+  const value = async (c: typeof metrics.taskRetries) =>
+    (await c.get()).values.find((v) => v.labels.type === 'rescued')?.value;
+  expect(await value(metrics.taskRetries)).toBe(1);
+  expect(await value(metrics.tasksDeadLettered)).toBe(1);
   expect(events.filter((e) => e.status !== 'claimed' && e.status !== 'running')).toEqual(
     expect.arrayContaining([
       { status: 'retry', tasks: [{ id: again!.id, type: 'rescued', attempt: 1 }] },

@@ -12,7 +12,7 @@
  *   'report.build': { run: async (ctx) => build(ctx.payload), concurrency: 2, timeoutMs: 60_000 },
  * };
  */
-import { existsSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { BatonNode, HandlerFn, HandlerOptions, ServiceDefinition } from '@baton/runtime';
@@ -36,7 +36,8 @@ export class HandlerModuleError extends Error {
  * exists under `cwd` (`handlers/index.mjs`), or else a package name.
  */
 export function moduleSpecifier(name: string, cwd: string): string {
-  if (name.startsWith('.') || isAbsolute(name) || existsSync(resolve(cwd, name))) {
+  const isFile = statSync(resolve(cwd, name), { throwIfNoEntry: false })?.isFile() ?? false;
+  if (name.startsWith('.') || isAbsolute(name) || isFile) {
     return pathToFileURL(resolve(cwd, name)).href;
   }
   return name;
