@@ -1,6 +1,12 @@
 import { InvalidArgumentError, planTicks, type ScheduleTrigger } from '@baton/store';
 import { describe, expect, it } from 'vitest';
-import { isTimeZone, parseCron, scheduleCalendar, upcoming } from '../src/schedule/spec.js';
+import {
+  isTimeZone,
+  MAX_CRON_CATCH_UP,
+  parseCron,
+  scheduleCalendar,
+  upcoming,
+} from '../src/schedule/spec.js';
 
 const d = (iso: string) => new Date(iso);
 const iso = (dates: readonly Date[]) => dates.map((x) => x.toISOString());
@@ -141,6 +147,25 @@ describe('cron calendar (croner, with time zones)', () => {
     ]);
   });
 
+  it('Europe/Berlin: times given as lists or ranges are fixed wall-clock times too, never dropped or doubled', () => {
+    const spring = [d('2027-03-27T23:00:00Z'), d('2027-03-28T21:59:59Z')] as const; // local 28 March
+    const autumn = [d('2027-10-30T22:00:00Z'), d('2027-10-31T22:59:59Z')] as const; // local 31 October
+    // 02:00 and 02:30 do not exist on 28 March: both move to 03:00 CEST, which fires once.
+    expect(iso(walk(cron('0,30 2 * * *', 'Europe/Berlin'), ...spring))).toEqual([
+      '2027-03-28T01:00:00.000Z',
+    ]);
+    expect(iso(walk(cron('0 2,14 * * *', 'Europe/Berlin'), ...spring))).toEqual([
+      '2027-03-28T01:00:00.000Z', // 02:00 -> 03:00 CEST
+      '2027-03-28T12:00:00.000Z', // 14:00 CEST
+    ]);
+    // 02:00 happens twice on 31 October: it fires once, at its first occurrence.
+    expect(iso(walk(cron('0 1-3 * * *', 'Europe/Berlin'), ...autumn))).toEqual([
+      '2027-10-30T23:00:00.000Z', // 01:00 CEST
+      '2027-10-31T00:00:00.000Z', // 02:00 CEST (not again at 02:00 CET)
+      '2027-10-31T02:00:00.000Z', // 03:00 CET
+    ]);
+  });
+
   it('Europe/Berlin hourly: 23 ticks on the spring day, 25 on the autumn day, each one real hour apart', () => {
     const t = cron('0 * * * *', 'Europe/Berlin');
     const spring = walk(t, d('2025-03-29T23:00:00Z'), d('2025-03-30T21:59:59Z')); // local 30 March
@@ -169,7 +194,7 @@ describe('cron calendar (croner, with time zones)', () => {
     const until = d('2025-01-03T00:00:00.500Z'); // two days: 172,800 ticks missed
     const { due, passed } = scheduleCalendar.latest(t, from, from, until);
     expect(due).toEqual(d('2025-01-03T00:00:00Z'));
-    expect(passed).toBeGreaterThanOrEqual(1000); // a lower bound past the catch-up limit
+    expect(passed).toBe(MAX_CRON_CATCH_UP); // a lower bound past the catch-up limit
   });
 
   it('latest (IGNORE catch-up) across a DST change counts the passed ticks exactly', () => {

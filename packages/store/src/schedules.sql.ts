@@ -52,16 +52,12 @@ export function scheduleSql(s: string) {
        where group_id = $1 and paused <> $2 and next_due_at is not null
       returning id`,
 
-    // Its ticks go with it: a schedule created later with the same id is
-    // another schedule, which an old tick's task must not find (its error
-    // policy or retry config) nor its due times block.
-    delete: `
-      with d as (
-        delete from ${sc} where id = $1 and ($2::text is null or group_id = $2) returning id
-      ), ticks as (
-        delete from ${tk} where schedule_id in (select id from d)
-      )
-      select id from d`,
+    // Its ticks go with it (deleteTicks, the next statement of the same
+    // transaction): a schedule created later with the same id is another
+    // schedule, which an old tick's task must not find (its error policy or
+    // retry config) nor its due times block.
+    delete: `delete from ${sc} where id = $1 and ($2::text is null or group_id = $2) returning id`,
+    deleteTicks: `delete from ${tk} where schedule_id = $1`,
 
     until: `select coalesce($1::timestamptz, now()) as until`,
 

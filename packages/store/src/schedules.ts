@@ -37,6 +37,9 @@ import {
   validateTrigger,
 } from './schedules.validate.js';
 import type { Store } from './store.js';
+
+/** Most milliseconds of tick planning in one firing round (see #fire). */
+const PLAN_BUDGET_MS = 50;
 import type { TaskStore } from './tasks.js';
 import type { TaskId } from './types.js';
 
@@ -184,8 +187,23 @@ export class ScheduleStore {
    * config they do not reach.
    */
   async unschedule(id: string, groupId?: string): Promise<void> {
-    const { rows } = await this.#pool.query(this.#sql.delete, [id, groupId ?? null]);
-    if (rows.length === 0) throw new ScheduleNotFoundError(id);
+    const client = await this.#pool.connect();
+    let found: boolean;
+    try {
+      await client.query('begin');
+      // The delete may wait for a firer holding the row; once it goes on, the
+      // ticks that firer committed are there to delete. One statement would
+      // not see them: its snapshot is from before the wait.
+      found = (await client.query(this.#sql.delete, [id, groupId ?? null])).rows.length > 0;
+      if (found) await client.query(this.#sql.deleteTicks, [id]);
+      await client.query('commit');
+    } catch (error) {
+      await client.query('rollback').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+    if (!found) throw new ScheduleNotFoundError(id);
   }
 
   /** The earliest due time of the group's active schedules, and how far away it is on PostgreSQL's clock. */
@@ -246,13 +264,20 @@ export class ScheduleStore {
   ): Promise<FireOutcome & { ok: true }> {
     const until = (await c.query<{ until: Date }>(this.#sql.until, [now])).rows[0]!.until;
     const { rows } = await c.query<ScheduleRow>(this.#sql.due, [groupId, until, limit]);
-    const plans = rows.map((r) => {
+    // Planning is CPU on the node's one thread, inside this transaction: a
+    // round plans for at most PLAN_BUDGET_MS, the rest waits for the next
+    // round (they are the latest due), so the bearer's renewals keep their
+    // pace and the transaction never nears its idle limit.
+    const started = performance.now();
+    const plans: { s: Schedule; plan: ReturnType<typeof planTicks> }[] = [];
+    for (const r of rows) {
+      if (plans.length > 0 && performance.now() - started > PLAN_BUDGET_MS) break;
       const s = toSchedule(r);
-      return {
+      plans.push({
         s,
         plan: planTicks({ ...s, nextDueAt: r.next_due_at! }, until, this.#deps.calendar, maxTicks),
-      };
-    });
+      });
+    }
     const ids: string[] = [];
     const dues: Date[] = [];
     for (const { s, plan } of plans) {
@@ -312,7 +337,7 @@ export class ScheduleStore {
       fired: schedules.reduce((n, s) => n + s.ticks.length, 0),
       skipped: schedules.reduce((n, s) => n + s.skipped, 0),
       until,
-      more: rows.length === limit,
+      more: rows.length === limit || plans.length < rows.length,
     };
   }
 
