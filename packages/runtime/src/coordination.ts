@@ -125,13 +125,24 @@ export function coordinatedService(
         const now = await store.now();
         if ((start && now < start) || (end && now > end)) return;
       }
-      const recorded = await store.serviceRuns.record({
-        groupId,
-        service: name,
-        term,
-        node: nodeId,
-        ...(def.trigger.maxCount !== undefined ? { maxCount: def.trigger.maxCount } : {}),
+      signal.throwIfAborted();
+      // Recorded (and counted against maxCount) in a transaction that rolls
+      // back if the node stepped down meanwhile: a run counted must run.
+      const fencedRecord = await store.leadership.fenced({ groupId, term }, async (tx) => {
+        const outcome = await store.serviceRuns.record(
+          {
+            groupId,
+            service: name,
+            term,
+            node: nodeId,
+            ...(def.trigger.maxCount !== undefined ? { maxCount: def.trigger.maxCount } : {}),
+          },
+          tx,
+        );
+        signal.throwIfAborted();
+        return outcome;
       });
+      const recorded = fencedRecord.ok ? fencedRecord.value : fencedRecord;
       if (!recorded.ok) {
         if (recorded.reason === 'stale_term') metrics.recordStaleWrite('term');
         return;

@@ -431,7 +431,11 @@ export class BatonNode implements AsyncDisposable {
         metrics: this.metrics,
         logger: actorLogger(logger),
       }),
-      ...[...this.#services].map(([name, def]) => coordinatedService(name, def, coordination)),
+      // Users' fenced work runs on the node's pool, not the control pool: it
+      // may take long, and must never hold a connection a renewal needs.
+      ...[...this.#services].map(([name, def]) =>
+        coordinatedService(name, def, { ...coordination, store }),
+      ),
     ];
     const g = config.groupId;
     const leadership = {

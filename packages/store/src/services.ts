@@ -32,19 +32,23 @@ export class ServiceRunStore {
    * (and counted) when the term is no longer current, or when the service has
    * already run `maxCount` times in the whole group.
    */
-  async record(opts: {
-    groupId: string;
-    service: string;
-    term: number;
-    node: string;
-    maxCount?: number;
-  }): Promise<RecordRunOutcome> {
+  async record(
+    opts: {
+      groupId: string;
+      service: string;
+      term: number;
+      node: string;
+      maxCount?: number;
+    },
+    /** The connection: the caller's transaction (one it may roll back), or the pool. */
+    db: Pick<Pool, 'query'> = this.#pool,
+  ): Promise<RecordRunOutcome> {
     const limited = opts.maxCount !== undefined && opts.maxCount >= 0;
     // One statement: the share lock on the token row holds the term for the
     // inserts (a grant of the next term waits for it). The service's count
     // (service_run_counts) is what maxCount limits, so pruning the log
     // changes nothing; its row lock orders concurrent records.
-    const { rows } = await this.#pool.query<{
+    const { rows } = await db.query<{
       fenced: boolean;
       started_at: Date | null;
       id: string | null;
