@@ -31,7 +31,9 @@ export interface JobOptions {
 export interface RecurOptions extends JobOptions {
   /** -1: unlimited. @default -1 */
   readonly maxCount?: number;
+  /** A `Date` or an ISO 8601 string with a time and an offset: `2027-02-01T09:00:00+01:00`. */
   readonly startTime?: Date | string;
+  /** As `startTime`. */
   readonly endTime?: Date | string;
 }
 
@@ -41,7 +43,11 @@ export interface CronOptions extends RecurOptions {
 }
 
 export interface SchedulerApi {
-  /** Runs `job` once at `at` (which must be in the future). Returns the job id. */
+  /**
+   * Runs `job` once at `at` (which must be in the future): a `Date` or an
+   * ISO 8601 string with a time and an offset (`2027-02-01T09:00:00Z`).
+   * Returns the job id.
+   */
   scheduleOneTimeJob(job: Job, at: Date | string, options?: JobOptions): Promise<string>;
   /**
    * Runs `job` every `interval` seconds (decimals allowed), from `startTime`

@@ -129,6 +129,34 @@ describe('scheduler API validation (Ballerina rules, typed errors naming the fie
     );
   });
 
+  it('date strings: ISO 8601 with a time and an offset, and a real date', async () => {
+    for (const at of [
+      '2099-02-30T09:00:00Z', // would be 2 March
+      'June 31, 2099', // would be 1 July
+      '2099-06-01T09:00:00', // would be read in this process's zone
+      '2099-06-01',
+    ]) {
+      await expectInvalid(() => api.scheduleOneTimeJob(job, at), 'trigger.at');
+    }
+    await expectInvalid(
+      () => api.scheduleJobRecurByFrequency(job, 1, { startTime: '1' }), // would be 2001-01-01
+      'trigger.startTime',
+    );
+    await expectInvalid(
+      () => api.scheduleJobByCron(job, '0 9 * * *', { endTime: '2099-13-01T00:00:00Z' }),
+      'trigger.endTime',
+    );
+    const id = await api.scheduleJobByCron(job, '0 9 * * *', {
+      startTime: '2099-02-01T09:00:00.5+01:00',
+      endTime: '2099-03-01T00:00:00Z',
+    });
+    expect((await api.getJob(id))!.trigger).toMatchObject({
+      startTime: new Date('2099-02-01T08:00:00.500Z'),
+      endTime: new Date('2099-03-01T00:00:00Z'),
+    });
+    await api.unscheduleJob(id);
+  });
+
   it('an unknown job id on pause, resume and unschedule: SCHEDULE_NOT_FOUND naming the id', async () => {
     for (const call of [
       (id: string) => api.pauseJob(id),

@@ -43,7 +43,12 @@ export type ScheduleTrigger =
       readonly endTime: Date | null;
     };
 
-/** A trigger as callers write it: times as `Date` or ISO 8601 strings. */
+/**
+ * A trigger as callers write it: times as `Date` or ISO 8601 strings with a
+ * date, a time and a `Z` or numeric offset (`2027-02-01T09:00:00Z`,
+ * `2027-02-01T09:00:00.5+01:00`); other strings, and dates that do not
+ * exist (30 February), are refused by name.
+ */
 export type ScheduleTriggerInput =
   | { readonly kind: 'once'; readonly at: Date | string }
   | {

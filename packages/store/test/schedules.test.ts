@@ -47,6 +47,50 @@ describe('schedule validation (Ballerina rules, typed errors naming the field)',
     await rejects(input({ trigger: { kind: 'once', at: 'not a date' } }), 'trigger.at');
   });
 
+  it('a date string that is not ISO 8601 with a time and an offset, or not a real date', async () => {
+    const interval = (startTime: string) =>
+      input({ trigger: { kind: 'interval', intervalMs: 1000, startTime } });
+    for (const s of [
+      '2099-02-30T09:00:00Z', // new Date(): 2 March
+      '2100-02-29T09:00:00Z', // not a leap year
+      '2099-06-01T24:00:00Z',
+      '2099-06-01T09:60:00Z',
+      '2099-06-01T09:00:00+24:00',
+      'June 31, 2099', // new Date(): 1 July
+      '1', // new Date(): 2001-01-01, local time
+      '2099-06-01T09:00:00', // new Date(): local time
+      '2099-06-01', // no time
+      '2099-06-01 09:00:00Z',
+      '',
+    ]) {
+      await rejects(interval(s), 'trigger.startTime');
+    }
+    await expect(schedules().create(interval('2099-02-30T09:00:00Z'))).rejects.toThrow(
+      'trigger.startTime: is not a real date and time',
+    );
+    await expect(schedules().create(interval('June 31, 2099'))).rejects.toThrow(
+      'trigger.startTime: must be a Date or an ISO 8601 date and time with a Z or numeric offset (e.g. 2027-02-01T09:00:00Z, 2027-02-01T09:00:00.5+01:00)',
+    );
+    await rejects(input({ trigger: { kind: 'once', at: '2099-04-31T00:00:00Z' } }), 'trigger.at');
+    await rejects(input({ trigger: { kind: 'once', at: new Date(Number.NaN) } }), 'trigger.at');
+  });
+
+  it('date strings with a Z or a numeric offset are the instants they name', async () => {
+    const cases: [string, string][] = [
+      ['2099-02-01T09:00:00Z', '2099-02-01T09:00:00.000Z'],
+      ['2099-02-01T09:00:00.5+01:00', '2099-02-01T08:00:00.500Z'],
+      ['2099-02-01T09:00-05:30', '2099-02-01T14:30:00.000Z'],
+      ['2099-02-01T09:00:00.123456+0100', '2099-02-01T08:00:00.123Z'],
+      ['2096-02-29T23:59:59.999Z', '2096-02-29T23:59:59.999Z'],
+    ];
+    for (const [given, instant] of cases) {
+      const { schedule } = await schedules().create(
+        input({ groupId: 'dates', trigger: { kind: 'once', at: given } }),
+      );
+      expect(schedule.trigger).toEqual({ kind: 'once', at: new Date(instant) });
+    }
+  });
+
   it('maxCount neither -1 nor at least 1', async () => {
     for (const maxCount of [0, -2, 1.5]) {
       await rejects(
