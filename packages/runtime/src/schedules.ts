@@ -6,6 +6,10 @@
  */
 import {
   InvalidArgumentError,
+  POLICY_FIELDS,
+  RETRY_FIELDS,
+  TASK_FIELDS,
+  unknownOption,
   type RetryConfig,
   type Schedule,
   type ScheduleStore,
@@ -69,7 +73,46 @@ export interface SchedulerApi {
   getJob(id: string): Promise<Schedule | null>;
 }
 
+/** The options each call takes; anything else is refused by name (callers may be JavaScript). */
+const JOB_OPTIONS: ReadonlySet<string> = new Set(['id', 'retryConfig', 'taskPolicy']);
+const RECUR_OPTIONS: ReadonlySet<string> = new Set([
+  ...JOB_OPTIONS,
+  'maxCount',
+  'startTime',
+  'endTime',
+]);
+const CRON_OPTIONS: ReadonlySet<string> = new Set([...RECUR_OPTIONS, 'timeZone']);
+/** The objects an option belongs in, to point a key given one level too high there. */
+const NESTED: Readonly<Record<string, ReadonlySet<string>>> = {
+  taskPolicy: POLICY_FIELDS,
+  retryConfig: RETRY_FIELDS,
+};
+
+/**
+ * Refuses anything but an object with only `allowed` keys (or, for an
+ * options object, nested ones with only theirs), naming the field: a
+ * misspelled or misplaced option is an error, never silently dropped.
+ */
+function known(
+  field: string,
+  value: unknown,
+  allowed: ReadonlySet<string>,
+  nested: Readonly<Record<string, ReadonlySet<string>>> = {},
+): void {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidArgumentError(field, 'must be an object', value);
+  }
+  for (const key of Object.keys(value)) {
+    if (!allowed.has(key)) throw unknownOption(field, key, allowed, nested);
+  }
+  for (const [name, keys] of Object.entries(nested)) {
+    const inner = (value as Record<string, unknown>)[name];
+    if (inner !== undefined) known(`${field}.${name}`, inner, keys);
+  }
+}
+
 function task(job: Job) {
+  known('job', job, TASK_FIELDS);
   return {
     type: job.type,
     ...(job.payload !== undefined ? { payload: job.payload } : {}),
@@ -79,11 +122,13 @@ function task(job: Job) {
   } as Parameters<ScheduleStore['create']>[0]['task'];
 }
 
-function common(options: JobOptions) {
+/** The options common to every call, after checking `options` has only `allowed` keys. */
+function common(options: JobOptions, allowed: ReadonlySet<string>) {
+  known('options', options, allowed, NESTED);
   return {
     ...(options.id !== undefined ? { id: options.id } : {}),
-    ...(options.retryConfig ? { retryConfig: options.retryConfig } : {}),
-    ...(options.taskPolicy ? { taskPolicy: options.taskPolicy } : {}),
+    ...(options.retryConfig !== undefined ? { retryConfig: options.retryConfig } : {}),
+    ...(options.taskPolicy !== undefined ? { taskPolicy: options.taskPolicy } : {}),
   };
 }
 
@@ -107,9 +152,12 @@ export function schedulerApi(
     return schedule.id;
   };
   return {
-    scheduleOneTimeJob: (job, at, options = {}) =>
-      created({ groupId, task: task(job), trigger: { kind: 'once', at }, ...common(options) }),
+    async scheduleOneTimeJob(job, at, options = {}) {
+      const rest = common(options, JOB_OPTIONS);
+      return created({ groupId, task: task(job), trigger: { kind: 'once', at }, ...rest });
+    },
     async scheduleJobRecurByFrequency(job, interval, options = {}) {
+      const rest = common(options, RECUR_OPTIONS);
       if (typeof interval !== 'number' || !Number.isFinite(interval) || interval < 0.001) {
         throw new InvalidArgumentError(
           'interval',
@@ -121,21 +169,24 @@ export function schedulerApi(
         groupId,
         task: task(job),
         trigger: { kind: 'interval', intervalMs: Math.round(interval * 1000), ...window(options) },
-        ...common(options),
+        ...rest,
       });
     },
-    scheduleJobByCron: (job, expression, options = {}) =>
-      created({
+    async scheduleJobByCron(job, expression, options = {}) {
+      const rest = common(options, CRON_OPTIONS);
+      return created({
         groupId,
         task: task(job),
         trigger: {
           kind: 'cron',
           expression,
-          ...(options.timeZone ? { timeZone: options.timeZone } : {}),
+          // '' too: the store refuses it by name rather than reading it as UTC.
+          ...(options.timeZone !== undefined ? { timeZone: options.timeZone } : {}),
           ...window(options),
         },
-        ...common(options),
-      }),
+        ...rest,
+      });
+    },
     unscheduleJob: (id) => schedules.unschedule(id, groupId),
     pauseJob: async (id) => void (await schedules.pause(id, groupId)),
     resumeJob: async (id) => {

@@ -129,6 +129,78 @@ describe('scheduler API validation (Ballerina rules, typed errors naming the fie
     );
   });
 
+  it('a misspelled or misplaced option is refused by name, never dropped (callers may be JavaScript)', async () => {
+    const at = new Date((await dbNow()).getTime() + hour);
+    const refused = async (call: () => Promise<unknown>, field: string, message: string) => {
+      await expectInvalid(call, field);
+      await expect(attempt(call)).rejects.toThrow(message);
+    };
+    // croner's spelling, once dropped: the cron ran in UTC.
+    await refused(
+      () => api.scheduleJobByCron(job, '0 9 * * *', { timezone: 'Europe/Berlin' } as never),
+      'options.timezone',
+      'options.timezone: is not a known option, did you mean timeZone? (known: id, retryConfig, taskPolicy, maxCount, startTime, endTime, timeZone)',
+    );
+    // Once dropped: the job ran unlimited, with WAIT.
+    await refused(
+      () => api.scheduleJobRecurByFrequency(job, 1, { maxcount: 10 } as never),
+      'options.maxcount',
+      'did you mean maxCount?',
+    );
+    await refused(
+      () => api.scheduleJobRecurByFrequency(job, 1, { waitingPolicy: 'IGNORE' } as never),
+      'options.waitingPolicy',
+      'did you mean taskPolicy.waitingPolicy?',
+    );
+    await refused(
+      () => api.scheduleJobByCron(job, '* * * * *', { errorPolicy: 'CONTINUE' } as never),
+      'options.errorPolicy',
+      'did you mean taskPolicy.errorPolicy?',
+    );
+    await refused(
+      () =>
+        api.scheduleJobRecurByFrequency(job, 1, {
+          taskPolicy: { waitingpolicy: 'IGNORE' },
+        } as never),
+      'options.taskPolicy.waitingpolicy',
+      'did you mean waitingPolicy? (known: errorPolicy, waitingPolicy)',
+    );
+    await expectInvalid(
+      () => api.scheduleJobRecurByFrequency(job, 1, { retryConfig: { retries: 3 } } as never),
+      'options.retryConfig.retries',
+    );
+    await expectInvalid(
+      () => api.scheduleJobRecurByFrequency(job, 1, { taskPolicy: null } as never),
+      'options.taskPolicy',
+    );
+    // Task options a job does not take (a tick's task has its own due time and key).
+    await refused(
+      () => api.scheduleOneTimeJob({ ...job, runAt: at } as never, at),
+      'job.runAt',
+      'job.runAt: is not a known option (known: type, payload, queue, priority, maxAttempts)',
+    );
+    await expectInvalid(
+      () => api.scheduleOneTimeJob({ ...job, idempotencyKey: 'k' } as never, at),
+      'job.idempotencyKey',
+    );
+    await expectInvalid(() => api.scheduleOneTimeJob(null as never, at), 'job');
+    // Options of another call: a one-time job has no window, an interval no time zone.
+    await expectInvalid(
+      () => api.scheduleOneTimeJob(job, at, { maxCount: 1 } as never),
+      'options.maxCount',
+    );
+    await expectInvalid(
+      () => api.scheduleJobRecurByFrequency(job, 1, { timeZone: 'Europe/Berlin' } as never),
+      'options.timeZone',
+    );
+    await expectInvalid(() => api.scheduleJobRecurByFrequency(job, 1, null as never), 'options');
+    // An empty time zone is refused, not read as UTC.
+    await expectInvalid(
+      () => api.scheduleJobByCron(job, '0 9 * * *', { timeZone: '' }),
+      'trigger.timeZone',
+    );
+  });
+
   it('date strings: ISO 8601 with a time and an offset, and a real date', async () => {
     for (const at of [
       '2099-02-30T09:00:00Z', // would be 2 March

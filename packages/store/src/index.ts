@@ -39,7 +39,13 @@ export {
   type ScheduleStoreDeps,
 } from './schedules.js';
 export { planTicks, tickKey, type LatestDue, type ScheduleCalendar } from './schedules.plan.js';
-export { validateTrigger } from './schedules.validate.js';
+export {
+  POLICY_FIELDS,
+  RETRY_FIELDS,
+  TASK_FIELDS,
+  unknownOption,
+  validateTrigger,
+} from './schedules.validate.js';
 export type {
   BackoffStrategy,
   ErrorPolicy,

@@ -30,20 +30,61 @@ export const TOP_FIELDS = new Set([
   'retryConfig',
   'taskPolicy',
 ]);
-export const TASK_FIELDS = new Set(['type', 'payload', 'queue', 'priority', 'maxAttempts']);
+export const TASK_FIELDS: ReadonlySet<string> = new Set([
+  'type',
+  'payload',
+  'queue',
+  'priority',
+  'maxAttempts',
+]);
+export const POLICY_FIELDS: ReadonlySet<string> = new Set(['errorPolicy', 'waitingPolicy']);
+export const RETRY_FIELDS: ReadonlySet<string> = new Set([
+  'maxAttempts',
+  'retryIntervalMs',
+  'backoffStrategy',
+  'maxIntervalMs',
+]);
 const TRIGGER_FIELDS: Record<ScheduleKind, ReadonlySet<string>> = {
   once: new Set(['kind', 'at']),
   interval: new Set(['kind', 'intervalMs', 'maxCount', 'startTime', 'endTime']),
   cron: new Set(['kind', 'expression', 'timeZone', 'maxCount', 'startTime', 'endTime']),
 };
 
+/** A key as written, folded: `timezone`, `time_zone` and `TimeZone` all fold to `timezone`. */
+const fold = (key: string) => key.toLowerCase().replace(/[-_]/g, '');
+
+/**
+ * The refusal of `key`, an unknown option of `field`: names `field.key`,
+ * lists the known options, and suggests the right spelling when `key`
+ * differs from one only by case (or by `-` and `_`), or the nested object
+ * it belongs in when it is one of `elsewhere`'s (`{ taskPolicy: [...] }`).
+ */
+export function unknownOption(
+  field: string,
+  key: string,
+  allowed: Iterable<string>,
+  elsewhere: Readonly<Record<string, Iterable<string>>> = {},
+): InvalidArgumentError {
+  const known = [...allowed];
+  const like = (k: string) => fold(k) === fold(key);
+  let spelled = known.find(like);
+  for (const [name, keys] of Object.entries(elsewhere)) {
+    const k = spelled === undefined ? [...keys].find(like) : undefined;
+    if (k !== undefined) spelled = `${name}.${k}`;
+  }
+  const suggestion = spelled === undefined ? '' : `, did you mean ${spelled}?`;
+  return new InvalidArgumentError(
+    `${field}.${key}`,
+    `is not a known option${suggestion} (known: ${known.join(', ')})`,
+  );
+}
+
 export function object(field: string, value: unknown, allowed: ReadonlySet<string>): void {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new InvalidArgumentError(field, 'must be an object', value);
   }
   for (const key of Object.keys(value)) {
-    if (!allowed.has(key))
-      throw new InvalidArgumentError(`${field}.${key}`, 'is not a known option');
+    if (!allowed.has(key)) throw unknownOption(field, key, allowed);
   }
 }
 
@@ -211,7 +252,7 @@ export function validateTrigger(
 
 export function validatePolicy(input: unknown): TaskPolicy {
   if (input === undefined) return { errorPolicy: 'LOG_AND_TERMINATE', waitingPolicy: 'WAIT' };
-  object('taskPolicy', input, new Set(['errorPolicy', 'waitingPolicy']));
+  object('taskPolicy', input, POLICY_FIELDS);
   const p = input as Partial<TaskPolicy>;
   return {
     errorPolicy:
@@ -231,11 +272,7 @@ export function validateRetry(
   defaultMaxAttempts: number,
 ): RetryConfig | null {
   if (input === undefined) return null;
-  object(
-    'retryConfig',
-    input,
-    new Set(['maxAttempts', 'retryIntervalMs', 'backoffStrategy', 'maxIntervalMs']),
-  );
+  object('retryConfig', input, RETRY_FIELDS);
   const r = input as Partial<RetryConfig>;
   if (r.maxAttempts !== undefined && taskMaxAttempts !== undefined) {
     throw new InvalidArgumentError(

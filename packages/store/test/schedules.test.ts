@@ -170,6 +170,18 @@ describe('schedule validation (Ballerina rules, typed errors naming the field)',
       input({ trigger: { kind: 'interval', intervalMs: 1000, every: 2 } as never }),
       'trigger.every',
     );
+    await expect(
+      schedules().create(
+        input({ trigger: { kind: 'cron', expression: '0 9 * * *', timezone: 'UTC' } as never }),
+      ),
+    ).rejects.toThrow(
+      'trigger.timezone: is not a known option, did you mean timeZone? (known: kind, expression, timeZone, maxCount, startTime, endTime)',
+    );
+    await expect(
+      schedules().create(input({ taskPolicy: { waitingpolicy: 'IGNORE' } as never })),
+    ).rejects.toThrow(
+      'taskPolicy.waitingpolicy: is not a known option, did you mean waitingPolicy? (known: errorPolicy, waitingPolicy)',
+    );
     await rejects(input({ trigger: { kind: 'weekly' } as never }), 'trigger.kind');
     await rejects(input({ id: 'has space' }), 'id');
     await rejects(input({ groupId: '' }), 'groupId');
