@@ -1,5 +1,6 @@
 import { InvalidArgumentError, PayloadTooLargeError } from './errors.js';
 import { JsonValueError, strictJson, unstorableText } from './json.js';
+import { date } from './schedules.validate.js';
 import type { EnqueueInput } from './types.js';
 
 /** Task type names: dot-separated tokens, usable as NATS subject tokens. */
@@ -64,11 +65,9 @@ function name(field: string, value: unknown, pattern: RegExp, max: number): stri
   return value;
 }
 
-function date(field: string, value: unknown): Date {
-  const d = value instanceof Date ? value : typeof value === 'string' ? new Date(value) : null;
-  if (d === null || Number.isNaN(d.getTime())) {
-    throw new InvalidArgumentError(field, 'must be a Date or an ISO 8601 date string', value);
-  }
+function runAtDate(field: string, value: unknown): Date {
+  // The schedules' strict form: a real date and time with an offset.
+  const d = date(field, value);
   const year = d.getUTCFullYear();
   if (year < 1 || year > 9999) {
     throw new InvalidArgumentError(field, 'must be between the years 1 and 9999', value);
@@ -108,7 +107,7 @@ export function validateEnqueue(
       input.runAt,
     );
   }
-  const runAt = input.runAt === undefined ? null : date(`${prefix}runAt`, input.runAt);
+  const runAt = input.runAt === undefined ? null : runAtDate(`${prefix}runAt`, input.runAt);
   const delayMs =
     input.delayMs === undefined ? 0 : integer(`${prefix}delayMs`, input.delayMs, 0, INT32_MAX);
   let idempotencyKey: string | null = null;

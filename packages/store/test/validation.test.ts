@@ -27,6 +27,18 @@ const bad: [string, unknown, string, string][] = [
   ['a negative delay', { type: 'ok', delayMs: -5 }, 'delayMs', 'INVALID_ARGUMENT'],
   ['runAt not a date', { type: 'ok', runAt: 'tomorrow-ish' }, 'runAt', 'INVALID_ARGUMENT'],
   [
+    'runAt a day that does not exist',
+    { type: 'ok', runAt: '2027-02-30T09:00:00Z' },
+    'runAt',
+    'INVALID_ARGUMENT',
+  ],
+  [
+    'runAt without an offset (whose local time?)',
+    { type: 'ok', runAt: '2027-02-01T09:00:00' },
+    'runAt',
+    'INVALID_ARGUMENT',
+  ],
+  [
     'runAt and delayMs together',
     { type: 'ok', runAt: new Date(), delayMs: 5 },
     'runAt',
