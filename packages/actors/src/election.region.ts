@@ -284,8 +284,17 @@ export const electionRegion = watchdogSetup.createStateConfig({
           actions: stepDown('yielded'),
         },
       },
-      initial: 'renewing',
+      initial: 'granted',
       states: {
+        /**
+         * The first renew goes at once: the grant's lease has been running
+         * since its compare-and-set, possibly long before its answer (a
+         * slow round trip, a wait for the fence lock), and a renew only a
+         * heartbeat later could answer after the deadline.
+         */
+        granted: {
+          always: { target: 'renewing', actions: ['markRenewSent', 'sendRenew'] },
+        },
         /**
          * A renew every heartbeat, on a fixed cadence: whether or not the
          * previous ones answered (up to MAX_RENEWS_IN_FLIGHT unanswered).

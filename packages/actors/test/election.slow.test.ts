@@ -231,10 +231,11 @@ describe('election with a slow database', () => {
     n1.send({ type: 'RESIGN' });
     const took = await g.until(() => n2.role() === 'bearer', 2000, 5);
     expect(took).toBeLessThanOrEqual(40 + 50 + 10);
-    // Refused, then straight to a second compare-and-set: no read, no jitter.
+    // Refused, then straight to a second compare-and-set: no read, no jitter
+    // (then the new bearer's first renew, at once).
     const n2Calls = g.table.log.filter((e) => e.node === 'n2');
     const first = n2Calls.findIndex((e) => e.method === 'acquire');
-    expect(n2Calls.slice(first).map((e) => e.method)).toEqual(['acquire', 'acquire']);
+    expect(n2Calls.slice(first).map((e) => e.method)).toEqual(['acquire', 'acquire', 'renew']);
     expect(g.table.grants[1]).toMatchObject({ term: 2, holder: 'n2', reason: 'released' });
   });
 
@@ -286,6 +287,27 @@ describe('election with a slow database', () => {
     });
     await g.tick(10);
     expect(calls(g.table, 'n2', 'acquire').slice(before)).toMatchObject([{ term: 1 }]);
+  });
+
+  it('a grant answered 300 ms after its send is kept: the first renew goes at once, not a heartbeat later', async () => {
+    // The store's acquire is three round trips (begin and lock, the
+    // compare-and-set, commit): 300 ms with the database 100 ms away. Here its
+    // lease starts when it is sent, the earliest it could; renews take 100 ms.
+    const g = electionGroup(DEFAULTS, 10);
+    const n1 = g.add('n1');
+    n1.port.replyDelay = (m) => (m === 'acquire' ? 300 : 100);
+    await g.until(() => n1.role() === 'bearer', 2000, 10);
+    const acquire = calls(g.table, 'n1', 'acquire')[0]!;
+    expect(g.table.now - acquire.at).toBe(300);
+    // The first renew was sent with the answer, and answered 100 ms later,
+    // before the deadline the grant gave (450 ms after its send).
+    expect(calls(g.table, 'n1', 'renew')).toMatchObject([{ at: g.table.now, ok: true }]);
+    await g.tick(100);
+    expect(n1.context().election.deadline).toBe(acquire.at + 300 + DEADLINE_AFTER_SEND);
+    await g.tick(5000);
+    expect(n1.notices.map((n) => n.notice)).toEqual([{ type: 'ELECTION.BEARER', term: 1 }]);
+    expect(g.table.grants).toHaveLength(1);
+    expect(n1.context().election).toMatchObject({ role: 'bearer', stepDowns: 0, renewFailures: 0 });
   });
 
   it('an acquire answered past the deadline it would have is given back, not acted on', async () => {
