@@ -22,9 +22,9 @@ const acquireAnnounced = {
  * decides who bears the token; bus heartbeats only make a standby act
  * sooner. No database call is abandoned because it is slow: a late answer
  * is as good as a prompt one (the bearer's deadline is measured from the
- * renew's send time). The bearer checks its local deadline before it
- * trusts any event: a paused and resumed process steps down before it
- * renews.
+ * renew's send time, or from the send of the grant's compare-and-set). The
+ * bearer checks its local deadline before it trusts any event: a paused
+ * and resumed process steps down before it renews.
  */
 export const electionRegion = watchdogSetup.createStateConfig({
   initial: 'disabled',
@@ -128,6 +128,7 @@ export const electionRegion = watchdogSetup.createStateConfig({
                 leaseMs: config(context).leaseMs,
                 reason: context.election.observed?.reason ?? 'election',
               },
+              clock: context.clock,
             }),
             onDone: [
               {
@@ -155,10 +156,7 @@ export const electionRegion = watchdogSetup.createStateConfig({
                 guard: { type: 'acquired', params: ({ event }) => event.output },
                 target: '#watchdog.election.bearer',
                 actions: [
-                  {
-                    type: 'grant',
-                    params: ({ event }) => (event.output.ok ? event.output.term : 0),
-                  },
+                  { type: 'grant', params: ({ event }) => event.output },
                   'scheduleDeadline',
                   'notifyBearer',
                 ],

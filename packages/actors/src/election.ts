@@ -4,15 +4,18 @@
  * see docs/actors.md.
  *
  * Time: the token's lease is measured by PostgreSQL (`remainingMs`, grants
- * and renewals at `now()`); the bearer additionally keeps a **local
- * deadline** on its own monotonic clock, `sentAt + leaseMs - stepDownMarginMs`
- * where `sentAt` is when a successful acquire or renew was *sent* (the
- * latest such deadline counts; see {@link renewedDeadline} for renews that
- * overlap). PostgreSQL's lease started no earlier than that, so the local
- * deadline always falls before the lease can expire in PostgreSQL (clock
- * rates aside), whatever the network or a paused process did in between.
- * That is also why a slow renew is never abandoned: its late success is as
- * good as a prompt one, measured from its own send time.
+ * at their statement's start, renewals at `now()`); the bearer additionally
+ * keeps a **local deadline** on its own monotonic clock, `sentAt + leaseMs -
+ * stepDownMarginMs` where `sentAt` is when a successful renew was *sent*, or
+ * for a grant when its compare-and-set was sent (as the port reports it,
+ * after any lock wait; else when the acquire was sent): see
+ * {@link grantedDeadline}. The latest such deadline counts; see
+ * {@link renewedDeadline} for renews that overlap. PostgreSQL's lease
+ * started no earlier than that, so the local deadline always falls before
+ * the lease can expire in PostgreSQL (clock rates aside), whatever the
+ * network or a paused process did in between. That is also why a slow
+ * renew is never abandoned: its late success is as good as a prompt one,
+ * measured from its own send time.
  */
 import { ActorConfigError, intOption } from './options.js';
 import type { ElectionRole, TokenView } from './ports.js';
@@ -238,6 +241,25 @@ export function readToken(token: TokenView | null, nodeId: string): TokenReading
 /** The bearer's local deadline after an acquire or renew sent at `sentAt` succeeded. */
 export function deadlineAfter(config: ElectionConfig, sentAt: number): number {
   return sentAt + config.leaseMs - config.stepDownMarginMs;
+}
+
+/**
+ * The deadline a grant gives: counted from when its compare-and-set was
+ * sent (`compareAndSetAt`: reported by the port after any wait for the
+ * fence lock and the round trips before it, and before the statement whose
+ * start begins the lease), else, when the port does not report it, from
+ * when the acquire was sent (`sentAt`). Both precede the lease's start in
+ * PostgreSQL; the former is the later, so the deadline is as late as is
+ * safe. (The store's acquire is three round trips, and may wait for fenced
+ * work first: counted from the call, a grant could have run down most of
+ * its deadline before it is even answered.)
+ */
+export function grantedDeadline(
+  config: ElectionConfig,
+  sentAt: number,
+  compareAndSetAt: number | null,
+): number {
+  return deadlineAfter(config, compareAndSetAt ?? sentAt);
 }
 
 /**

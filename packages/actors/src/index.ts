@@ -47,6 +47,7 @@ export type {
 export {
   compileElection,
   defaultStepDownMarginMs,
+  grantedDeadline,
   holdsLease,
   MAX_RENEWS_IN_FLIGHT,
   readToken,

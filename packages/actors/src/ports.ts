@@ -337,12 +337,20 @@ export interface LeadershipPort {
    * (0 = never granted) and it is free (released, or its lease expired on
    * PostgreSQL's clock). Of concurrent candidates for one term, one wins;
    * the grant is logged with `reason`.
+   *
+   * `onCompareAndSet`, when the port supports it, is called once, just
+   * before the statement that may grant the token is sent (after any wait
+   * for a lock): the grant's lease cannot start before that moment, so the
+   * watchdog counts its local deadline from it rather than from the call.
+   * A port that does not call it is safe too (the deadline then counts
+   * from the call). It must never be called after that statement was sent.
    */
   acquire(request: {
     nodeId: string;
     observedTerm: number;
     leaseMs: number;
     reason?: string;
+    onCompareAndSet?: () => void;
   }): Promise<AcquireResult>;
   /** Extends the lease of `term`; false when it is no longer this node's or it ran out. */
   renew(request: { nodeId: string; term: number; leaseMs: number }): Promise<boolean>;

@@ -5,7 +5,7 @@
  */
 import { assign, cancel, fromCallback, fromPromise, raise, sendTo, setup } from 'xstate';
 import {
-  deadlineAfter,
+  grantedDeadline,
   holdsLease,
   MAX_RENEWS_IN_FLIGHT,
   nextReadMs,
@@ -19,6 +19,7 @@ import { messageOf } from './options.js';
 import { notifyReady, toParent } from './parent.js';
 import type {
   AcquireResult,
+  ClockPort,
   HeartbeatPort,
   LeadershipPort,
   MemberRecord,
@@ -30,6 +31,7 @@ import {
   readMembers,
   heartbeatMessage,
   holderLetGo,
+  type AcquireAnswer,
   type BeatInput,
   type MemberView,
   type RenewRequest,
@@ -94,10 +96,24 @@ export const watchdogSetup = setup({
       { heartbeat: HeartbeatPort; forgetAfterMs: number }
     >(({ input }) => readMembers(input)),
     readToken: fromPromise<TokenView | null, LeadershipPort>(({ input }) => input.current()),
+    /** An acquire; notes when the port sends its compare-and-set (the grant's lease starts later). */
     acquire: fromPromise<
-      AcquireResult,
-      { leadership: LeadershipPort; request: Parameters<LeadershipPort['acquire']>[0] }
-    >(({ input }) => input.leadership.acquire(input.request)),
+      AcquireAnswer,
+      {
+        leadership: LeadershipPort;
+        request: Parameters<LeadershipPort['acquire']>[0];
+        clock: ClockPort;
+      }
+    >(async ({ input }) => {
+      let compareAndSetAt: number | null = null;
+      const result = await input.leadership.acquire({
+        ...input.request,
+        onCompareAndSet: () => {
+          compareAndSetAt ??= input.clock.now();
+        },
+      });
+      return { ...result, compareAndSetAt };
+    }),
     /**
      * The bearer's renews: `RENEW { seq }` sends one at once; every answer,
      * however late, comes back as `ELECTION.RENEWED` or
@@ -148,9 +164,10 @@ export const watchdogSetup = setup({
       readToken(token, context.nodeId).kind === 'own',
     acquired: (_, result: AcquireResult) => result.ok,
     /** A grant that answered after the deadline it would have had: useless, give it back. */
-    grantTooLate: ({ context }, result: AcquireResult) =>
-      result.ok &&
-      context.clock.now() >= deadlineAfter(config(context), context.election.sentAt ?? 0),
+    grantTooLate: ({ context }, answer: AcquireAnswer) =>
+      answer.ok &&
+      context.clock.now() >=
+        grantedDeadline(config(context), context.election.sentAt ?? 0, answer.compareAndSetAt),
     renewSlotFree: ({ context }) => context.election.renews.length < MAX_RENEWS_IN_FLIGHT,
     /** A renew answer or failure of a renew this tenure does not wait for (none in practice). */
     unknownRenew: ({ context, event }) =>
@@ -275,13 +292,18 @@ export const watchdogSetup = setup({
         node: context.nodeId,
         term: context.election.term,
       }),
+    /** Granted: bearer, with the deadline counted from the compare-and-set (see `grantedDeadline`). */
     grant: assign({
-      election: ({ context }, term: number) => ({
+      election: ({ context }, answer: AcquireAnswer) => ({
         ...context.election,
         role: 'bearer' as const,
-        term,
+        term: answer.ok ? answer.term : context.election.term,
         holder: context.nodeId,
-        deadline: deadlineAfter(config(context), context.election.sentAt ?? 0),
+        deadline: grantedDeadline(
+          config(context),
+          context.election.sentAt ?? 0,
+          answer.compareAndSetAt,
+        ),
         leaseRemainingMs: config(context).leaseMs,
         renews: [],
         observed: null,

@@ -2,6 +2,7 @@
 import type { ElectionConfig, ElectionOptions, ElectionView } from './election.js';
 import { messageOf } from './options.js';
 import type {
+  AcquireResult,
   BusPort,
   ClockPort,
   HeartbeatInfo,
@@ -115,6 +116,13 @@ export type WatchdogEvent =
   | { type: 'ELECTION.RENEWED'; seq: number; ok: boolean }
   /** Internal (from the renewer): renew `seq` failed (nothing known of whether it committed). */
   | { type: 'ELECTION.RENEW_FAILED'; seq: number; error: unknown };
+
+/**
+ * The acquire actor's answer: the port's, and when the port reported
+ * sending its compare-and-set (`onCompareAndSet`), on the watchdog's clock
+ * (`null`: it did not say).
+ */
+export type AcquireAnswer = AcquireResult & { readonly compareAndSetAt: number | null };
 
 /** Sent to the renewer: send renew `seq` now. */
 export interface RenewRequest {

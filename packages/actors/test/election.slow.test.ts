@@ -310,6 +310,53 @@ describe('election with a slow database', () => {
     expect(n1.context().election).toMatchObject({ role: 'bearer', stepDowns: 0, renewFailures: 0 });
   });
 
+  it("a grant that waited for the fence lock counts its deadline from its compare-and-set's send, not the acquire's", async () => {
+    // The store's acquire: 100 ms round trips, its lock statement (there 50
+    // ms after the call, sent at 10 ms) waiting 150 ms for the old bearer's
+    // fenced work: answered 450 ms after the call.
+    const g = electionGroup(DEFAULTS, 10);
+    g.table.fencedUntil = 210;
+    const n1 = g.add('n1');
+    n1.port.storeAcquire = { roundTripMs: 100 };
+    n1.port.replyDelay = () => 100;
+    await g.until(() => n1.role() === 'bearer', 2000, 10);
+    const { sentAt, deadline } = n1.context().election;
+    expect(sentAt).toBe(10);
+    expect(g.table.now - sentAt!).toBe(450);
+    // Counted from the call, the deadline would already have passed. The
+    // compare-and-set was sent 250 ms in (reported a step late by this
+    // harness: its node clock lags the database's within a tick) and ran
+    // on the database 50 ms later: the deadline falls in between, so still
+    // before the lease in PostgreSQL can expire.
+    const granted = g.table.grants[0]!;
+    expect(granted.at - sentAt!).toBe(300);
+    expect(deadline).toBeGreaterThanOrEqual(sentAt! + 240 + DEADLINE_AFTER_SEND);
+    expect(deadline).toBeLessThanOrEqual(granted.at + DEADLINE_AFTER_SEND);
+    await g.tick(5000);
+    expect(n1.notices.map((n) => n.notice)).toEqual([{ type: 'ELECTION.BEARER', term: 1 }]);
+    expect(g.table.grants).toHaveLength(1);
+    expect(n1.context().election).toMatchObject({ role: 'bearer', stepDowns: 0, renewFailures: 0 });
+  });
+
+  it('with renews hanging, such a grant steps down before its lease runs out in PostgreSQL', async () => {
+    const g = electionGroup(DEFAULTS, 10);
+    g.table.fencedUntil = 210;
+    const n1 = g.add('n1');
+    n1.port.storeAcquire = { roundTripMs: 100 };
+    n1.port.hang.add('renew');
+    await g.until(() => n1.role() === 'bearer', 2000, 10);
+    await g.until(() => n1.role() !== 'bearer', 2000, 10);
+    const stepDown = n1.notices.at(-1)!;
+    expect(stepDown.notice).toEqual({
+      type: 'ELECTION.STANDBY',
+      term: 1,
+      reason: 'lease_deadline',
+    });
+    expect(stepDown.at).toBeLessThanOrEqual(g.table.grants[0]!.at + DEADLINE_AFTER_SEND);
+    expect(stepDown.token).toMatchObject({ holder: 'n1', term: 1 });
+    expect(stepDown.token!.remainingMs).toBeGreaterThanOrEqual(50);
+  });
+
   it('an acquire answered past the deadline it would have is given back, not acted on', async () => {
     const g = electionGroup(DEFAULTS, 10);
     const n1 = g.add('n1');

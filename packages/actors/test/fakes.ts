@@ -354,6 +354,11 @@ export type LeadershipMethod = 'current' | 'acquire' | 'renew' | 'release';
 export class FakeTokenTable {
   now = 0;
   row: { holder: string | null; term: number; expiresAt: number } | null = null;
+  /**
+   * Fenced work holds the group's fence lock until this database time: an
+   * acquire run as the store's (`FakeLeadership.storeAcquire`) waits for it.
+   */
+  fencedUntil = 0;
   readonly grants: { term: number; holder: string; at: number; reason: string }[] = [];
   /** Every call that reached the database, in order, with its database time. */
   readonly log: {
@@ -449,6 +454,14 @@ export class FakeLeadership implements LeadershipPort {
    */
   replyDelay: (method: LeadershipMethod) => number = () => 0;
   executeOnReply = false;
+  /**
+   * When set, an acquire runs as the store's does, in three round trips of
+   * `roundTripMs` (instead of one call timed by `replyDelay`): begin and take
+   * the fence lock (waiting for `table.fencedUntil`), the compare-and-set
+   * (sent, with `onCompareAndSet`, once the first answers, and run on the
+   * database half a round trip later), then the commit.
+   */
+  storeAcquire: { roundTripMs: number } | null = null;
   readonly #held: (() => void)[] = [];
 
   constructor(
@@ -463,17 +476,7 @@ export class FakeLeadership implements LeadershipPort {
   #call<T>(method: LeadershipMethod, run: () => T, term?: number): Promise<T> {
     if (this.hang.has(method)) return new Promise<T>(() => undefined);
     if (this.fail.has(method)) return Promise.reject(new Error(`${method}: database unreachable`));
-    const execute = () => {
-      const value = run();
-      this.table.log.push({
-        node: this.node,
-        method,
-        ...(term === undefined ? {} : { term }),
-        ...(typeof value === 'boolean' ? { ok: value } : {}),
-        at: this.table.now,
-      });
-      return value;
-    };
+    const execute = () => this.#execute(method, run, term);
     const delay = this.replyDelay(method);
     if (delay > 0) {
       const value = this.executeOnReply ? undefined : { v: execute() };
@@ -486,14 +489,56 @@ export class FakeLeadership implements LeadershipPort {
     return new Promise<T>((resolve) => this.#held.push(() => resolve(value)));
   }
 
+  #execute<T>(method: LeadershipMethod, run: () => T, term?: number): T {
+    const value = run();
+    this.table.log.push({
+      node: this.node,
+      method,
+      ...(term === undefined ? {} : { term }),
+      ...(typeof value === 'boolean' ? { ok: value } : {}),
+      at: this.table.now,
+    });
+    return value;
+  }
+
+  /** An acquire in the store's three round trips (see `storeAcquire`). */
+  #storeAcquire(
+    { roundTripMs }: { roundTripMs: number },
+    r: Parameters<LeadershipPort['acquire']>[0],
+  ): Promise<AcquireResult> {
+    const half = roundTripMs / 2;
+    return new Promise<AcquireResult>((resolve) =>
+      // The lock statement reaches the database, and waits for the fenced work.
+      this.table.later(half, () => {
+        const wait = Math.max(0, this.table.fencedUntil - this.table.now);
+        this.table.later(wait + half, () => {
+          r.onCompareAndSet?.();
+          this.table.later(half, () => {
+            const result = this.#execute(
+              'acquire',
+              () => this.table.acquire(r.nodeId, r.observedTerm, r.leaseMs, r.reason),
+              r.observedTerm,
+            );
+            this.table.later(roundTripMs + half, () => resolve(result));
+          });
+        });
+      }),
+    );
+  }
+
   current(): Promise<TokenView | null> {
     return this.#call('current', () => this.table.current());
   }
 
-  acquire(r: { nodeId: string; observedTerm: number; leaseMs: number; reason?: string }) {
+  acquire(r: Parameters<LeadershipPort['acquire']>[0]): Promise<AcquireResult> {
+    if (this.storeAcquire && !this.hang.has('acquire') && !this.fail.has('acquire'))
+      return this.#storeAcquire(this.storeAcquire, r);
     return this.#call(
       'acquire',
-      () => this.table.acquire(r.nodeId, r.observedTerm, r.leaseMs, r.reason),
+      () => {
+        r.onCompareAndSet?.();
+        return this.table.acquire(r.nodeId, r.observedTerm, r.leaseMs, r.reason);
+      },
       r.observedTerm,
     );
   }

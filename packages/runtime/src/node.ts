@@ -440,8 +440,13 @@ export class BatonNode implements AsyncDisposable {
     const g = config.groupId;
     const leadership = {
       current: () => control.leadership.current(g),
-      acquire: (o: { nodeId: string; observedTerm: number; leaseMs: number; reason?: string }) =>
-        control.leadership.acquire({ ...o, groupId: g }),
+      acquire: (o: {
+        nodeId: string;
+        observedTerm: number;
+        leaseMs: number;
+        reason?: string;
+        onCompareAndSet?: () => void;
+      }) => control.leadership.acquire({ ...o, groupId: g }),
       renew: (o: { nodeId: string; term: number; leaseMs: number }) =>
         control.leadership.renew({ ...o, groupId: g }),
       release: (o: { nodeId: string; term: number }) =>

@@ -70,6 +70,10 @@ export class LeadershipStore {
    * Takes the token if its term is still `observedTerm` and it is free (never
    * granted, released, or its lease expired on PostgreSQL's clock). Of any
    * number of concurrent candidates that observed the same term, one wins.
+   * `onCompareAndSet` is called once, after the wait for the fence lock and
+   * just before the compare-and-set is sent: the lease of a grant starts at
+   * that statement's `statement_timestamp()`, so never before the call
+   * (the election counts its local deadline from it).
    */
   async acquire(opts: {
     groupId: string;
@@ -77,6 +81,7 @@ export class LeadershipStore {
     observedTerm: number;
     leaseMs: number;
     reason?: string;
+    onCompareAndSet?: () => void;
   }): Promise<AcquireOutcome> {
     // The grant waits for the fenced transactions in flight (of the term it
     // ends) to commit, and new ones wait for it: see `fenced`. At READ
@@ -85,6 +90,7 @@ export class LeadershipStore {
       fenceLock(this.#schema, opts.groupId).exclusive,
       ACQUIRE_IDLE_TIMEOUT_MS,
       async (client) => {
+        opts.onCompareAndSet?.();
         const { rows } = await client.query<{ term: string }>(this.#sql.acquire, [
           opts.groupId,
           opts.nodeId,

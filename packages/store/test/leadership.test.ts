@@ -201,6 +201,34 @@ describe('the fence and the lease', () => {
     ).toBe(true);
   });
 
+  it('an acquire reports its compare-and-set once, after the wait for the fence lock', async () => {
+    const { leadership } = ctx.store;
+    await leadership.acquire({ groupId: 'g-cas', nodeId: 'n1', observedTerm: 0, leaseMs: 50 });
+    await sleep(80);
+    // n1's fenced work holds the lock (its lease ran out meanwhile) until `finish`.
+    let finish: () => void = () => undefined;
+    const finished = new Promise<void>((resolve) => (finish = resolve));
+    const write = leadership.fenced({ groupId: 'g-cas', term: 1 }, () => finished);
+    await sleep(50);
+    const reported: number[] = [];
+    const grant = leadership.acquire({
+      groupId: 'g-cas',
+      nodeId: 'n2',
+      observedTerm: 1,
+      leaseMs: 60_000,
+      onCompareAndSet: () => reported.push(performance.now()),
+    });
+    await sleep(200);
+    expect(reported).toEqual([]);
+    const freedAt = performance.now();
+    finish();
+    expect((await write).ok).toBe(true);
+    expect(await grant).toEqual({ ok: true, term: 2 });
+    // The grant's lease started after that: no earlier than the report.
+    expect(reported).toHaveLength(1);
+    expect(reported[0]).toBeGreaterThanOrEqual(freedAt);
+  });
+
   it('a candidate paused in mid-grant is cut off by PostgreSQL after 2 s: the others go on, its process does not crash', async () => {
     // A pool whose clients stall (as a paused process would) before the
     // statement that follows the lock: the grant's session sits idle holding it.
