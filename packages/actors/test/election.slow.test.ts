@@ -357,6 +357,51 @@ describe('election with a slow database', () => {
     expect(stepDown.token!.remainingMs).toBeGreaterThanOrEqual(50);
   });
 
+  it('a handover behind long fenced work: acquires that give up on the fence lock are retried until one gets the term', async () => {
+    const g = electionGroup(DEFAULTS, 10);
+    const n1 = g.add('n1');
+    await g.until(() => n1.role() === 'bearer');
+    const n2 = g.add('n2');
+    n2.port.storeAcquire = { roundTripMs: 20 };
+    await g.tick(300);
+    // n1 resigns while its fenced statement runs on for 1.2 s.
+    const fencedUntil = g.table.now + 1200;
+    g.table.fencedUntil = fencedUntil;
+    n1.send({ type: 'RESIGN' });
+    let waiting = 0;
+    await g.until(() => {
+      waiting = Math.max(waiting, g.table.lockWaiting);
+      return n2.role() === 'bearer';
+    }, 3000);
+    // Each acquire gave up on the lock (lock_timeout = its lease) about when
+    // the election abandoned it (after a lease) and read the token again:
+    // never more than one waiting, holding a connection. The one in flight
+    // when the fenced work ended got the term at once.
+    expect(waiting).toBe(1);
+    expect(g.table.now - fencedUntil).toBeLessThanOrEqual(100);
+    expect(g.table.grants.map((x) => [x.term, x.holder, x.reason])).toEqual([
+      [1, 'n1', 'first_grant'],
+      [2, 'n2', 'released'],
+    ]);
+    expect(n2.notices.map((n) => n.notice)).toEqual([{ type: 'ELECTION.BEARER', term: 2 }]);
+  });
+
+  it('a failed acquire (a lock timeout, a lost connection) is counted and retried a heartbeat later', async () => {
+    const g = electionGroup(DEFAULTS, 10);
+    const n1 = g.add('n1');
+    n1.port.fail.add('acquire');
+    await g.tick(1000);
+    // Back to standby after each failure; the next read (a heartbeat after
+    // the failed acquire was sent) finds the token free again.
+    const { role, acquisitions, readFailures } = n1.context().election;
+    expect({ role, acquisitions }).toEqual({ role: 'standby', acquisitions: 0 });
+    expect(readFailures).toBeGreaterThanOrEqual(9);
+    expect(readFailures).toBeLessThanOrEqual(11);
+    n1.port.fail.clear();
+    await g.until(() => n1.role() === 'bearer', 200, 10);
+    expect(n1.notices.map((n) => n.notice)).toEqual([{ type: 'ELECTION.BEARER', term: 1 }]);
+  });
+
   it('an acquire answered past the deadline it would have is given back, not acted on', async () => {
     const g = electionGroup(DEFAULTS, 10);
     const n1 = g.add('n1');

@@ -356,9 +356,12 @@ export class FakeTokenTable {
   row: { holder: string | null; term: number; expiresAt: number } | null = null;
   /**
    * Fenced work holds the group's fence lock until this database time: an
-   * acquire run as the store's (`FakeLeadership.storeAcquire`) waits for it.
+   * acquire run as the store's (`FakeLeadership.storeAcquire`) waits for it,
+   * for at most its lease (the store's `lock_timeout`).
    */
   fencedUntil = 0;
+  /** Acquires waiting for the fence lock now (each holds a connection). */
+  lockWaiting = 0;
   readonly grants: { term: number; holder: string; at: number; reason: string }[] = [];
   /** Every call that reached the database, in order, with its database time. */
   readonly log: {
@@ -457,9 +460,10 @@ export class FakeLeadership implements LeadershipPort {
   /**
    * When set, an acquire runs as the store's does, in three round trips of
    * `roundTripMs` (instead of one call timed by `replyDelay`): begin and take
-   * the fence lock (waiting for `table.fencedUntil`), the compare-and-set
-   * (sent, with `onCompareAndSet`, once the first answers, and run on the
-   * database half a round trip later), then the commit.
+   * the fence lock (waiting for `table.fencedUntil`, or failing with a lock
+   * timeout after `leaseMs` of waiting), the compare-and-set (sent, with
+   * `onCompareAndSet`, once the first answers, and run on the database half
+   * a round trip later), then the commit.
    */
   storeAcquire: { roundTripMs: number } | null = null;
   readonly #held: (() => void)[] = [];
@@ -507,10 +511,21 @@ export class FakeLeadership implements LeadershipPort {
     r: Parameters<LeadershipPort['acquire']>[0],
   ): Promise<AcquireResult> {
     const half = roundTripMs / 2;
-    return new Promise<AcquireResult>((resolve) =>
+    const lockTimeout = () =>
+      Object.assign(new Error('canceling statement due to lock timeout'), { code: '55P03' });
+    return new Promise<AcquireResult>((resolve, reject) =>
       // The lock statement reaches the database, and waits for the fenced work.
       this.table.later(half, () => {
         const wait = Math.max(0, this.table.fencedUntil - this.table.now);
+        this.table.lockWaiting++;
+        if (wait > r.leaseMs) {
+          this.table.later(r.leaseMs, () => {
+            this.table.lockWaiting--;
+            this.table.later(half, () => reject(lockTimeout()));
+          });
+          return;
+        }
+        this.table.later(wait, () => this.table.lockWaiting--);
         this.table.later(wait + half, () => {
           r.onCompareAndSet?.();
           this.table.later(half, () => {

@@ -74,6 +74,13 @@ export class LeadershipStore {
    * just before the compare-and-set is sent: the lease of a grant starts at
    * that statement's `statement_timestamp()`, so never before the call
    * (the election counts its local deadline from it).
+   *
+   * The wait for the fence lock (fenced work of the current term in flight)
+   * lasts at most `lockTimeoutMs` (default: `leaseMs`, by when the election
+   * has given this acquire up): then the acquire fails with PostgreSQL's
+   * `lock_not_available` (55P03, retryable) and frees its connection, rather
+   * than waiting behind a long fenced transaction, and holding back the
+   * fenced transactions queued behind it, for as long as that one runs.
    */
   async acquire(opts: {
     groupId: string;
@@ -82,12 +89,14 @@ export class LeadershipStore {
     leaseMs: number;
     reason?: string;
     onCompareAndSet?: () => void;
+    lockTimeoutMs?: number;
   }): Promise<AcquireOutcome> {
     // The grant waits for the fenced transactions in flight (of the term it
     // ends) to commit, and new ones wait for it: see `fenced`. At READ
     // COMMITTED the compare-and-set reads the token as it is after the wait.
+    const lockTimeout = Math.max(1, Math.round(opts.lockTimeoutMs ?? opts.leaseMs));
     const rows = await this.#transaction(
-      fenceLock(this.#schema, opts.groupId).exclusive,
+      `set local lock_timeout = ${lockTimeout}; ${fenceLock(this.#schema, opts.groupId).exclusive}`,
       ACQUIRE_IDLE_TIMEOUT_MS,
       async (client) => {
         opts.onCompareAndSet?.();
@@ -191,12 +200,13 @@ export class LeadershipStore {
 
   /**
    * Runs `work` in a READ COMMITTED transaction whose first round trip also
-   * sets the idle timeout and takes `lock` (the fence lock, shared or
-   * exclusive), then commits or rolls back as `work` says. While the lock is
-   * held, a paused process is cut off by PostgreSQL after `idleMs`; the
-   * client reports that as an error event, caught here (pg-pool leaves a
-   * checked-out client without a listener, and an unheard one would end the
-   * process), and the broken connection is not returned to the pool.
+   * sets the idle timeout and runs `lock` (literal SQL that takes the fence
+   * lock, shared or exclusive), then commits or rolls back as `work` says.
+   * While the lock is held, a paused process is cut off by PostgreSQL after
+   * `idleMs`; the client reports that as an error event, caught here
+   * (pg-pool leaves a checked-out client without a listener, and an unheard
+   * one would end the process), and the broken connection is not returned
+   * to the pool.
    */
   async #transaction<T>(
     lock: string,

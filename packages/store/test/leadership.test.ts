@@ -49,6 +49,7 @@ describe('the warm-backup token', () => {
             nodeId,
             observedTerm: current.term,
             leaseMs: 20,
+            lockTimeoutMs: 5000, // the racers wait for each other's grant: not bounded by this short lease
           }),
         ),
       );
@@ -163,12 +164,14 @@ describe('the fence and the lease', () => {
       return 'done';
     });
     await sleep(500);
-    // A standby's attempt meanwhile: it waits for the fenced work, then finds the lease live.
+    // A standby's attempt meanwhile: it waits for the fenced work (longer
+    // than its lease, by default its lock timeout), then finds the lease live.
     const standby = leadership.acquire({
       groupId: 'g-long',
       nodeId: 'n2',
       observedTerm: 1,
       leaseMs: 300,
+      lockTimeoutMs: 5000,
     });
     expect(await write).toEqual({ ok: true, value: 'done' });
     expect((await standby).ok).toBe(false);
@@ -191,6 +194,7 @@ describe('the fence and the lease', () => {
       nodeId: 'n2',
       observedTerm: 1,
       leaseMs: 1000,
+      lockTimeoutMs: 5000, // waits longer than its lease
     });
     expect((await write).ok).toBe(true);
     expect(granted).toEqual({ ok: true, term: 2 });
@@ -199,6 +203,43 @@ describe('the fence and the lease', () => {
     expect(
       await leadership.renew({ groupId: 'g-wait', nodeId: 'n2', term: 2, leaseMs: 1000 }),
     ).toBe(true);
+  });
+
+  it('an acquire waits for fenced work at most its lease, then fails and frees its connection', async () => {
+    const { leadership, pool } = ctx.store;
+    await leadership.acquire({ groupId: 'g-lt', nodeId: 'n1', observedTerm: 0, leaseMs: 50 });
+    await sleep(80);
+    // n1's fenced statement runs on for 3 s (its lease has run out).
+    const write = leadership.fenced({ groupId: 'g-lt', term: 1 }, (tx) =>
+      tx.query('select pg_sleep(3)'),
+    );
+    await sleep(100);
+    const t0 = performance.now();
+    const reported: number[] = [];
+    await expect(
+      leadership.acquire({
+        groupId: 'g-lt',
+        nodeId: 'n2',
+        observedTerm: 1,
+        leaseMs: 300,
+        onCompareAndSet: () => reported.push(performance.now()),
+      }),
+    ).rejects.toMatchObject({ code: '55P03' }); // lock_not_available
+    const waited = performance.now() - t0;
+    expect(waited).toBeGreaterThanOrEqual(300);
+    expect(waited).toBeLessThan(1000);
+    expect(reported).toEqual([]); // never got as far as the compare-and-set
+    // Its session is no longer waiting for the lock: only the fenced statement holds one.
+    const { rows } = await pool.query<{ n: number }>(
+      `select count(*)::int as n from pg_stat_activity
+        where datname = current_database() and wait_event_type = 'Lock'`,
+    );
+    expect(rows[0]!.n).toBe(0);
+    // Once the fenced work has ended, the retried acquire gets the term.
+    expect((await write).ok).toBe(true);
+    expect(
+      await leadership.acquire({ groupId: 'g-lt', nodeId: 'n2', observedTerm: 1, leaseMs: 300 }),
+    ).toEqual({ ok: true, term: 2 });
   });
 
   it('an acquire reports its compare-and-set once, after the wait for the fence lock', async () => {
