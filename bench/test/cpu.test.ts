@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { useTestDatabase } from '@baton/testkit';
 import { describe, expect, it } from 'vitest';
-import { postgresCpuMs, processCpuMs } from '../src/peers/cpu.js';
+import { postgresCpuMs, postgresCpuSpentMs, processCpuMs } from '../src/peers/cpu.js';
 
 const db = useTestDatabase();
 
@@ -28,11 +28,24 @@ describe.runIf(process.platform === 'linux')('CPU time from /proc', () => {
     await client.connect();
     try {
       const before = postgresCpuMs()!;
-      expect(before).toBeGreaterThan(0);
+      expect(before.size).toBeGreaterThan(0);
       await client.query('select count(*) from generate_series(1, 3000000)');
-      expect(postgresCpuMs()! - before).toBeGreaterThan(0);
+      expect(postgresCpuSpentMs(before, postgresCpuMs()!)).toBeGreaterThan(0);
     } finally {
       await client.end();
     }
+  });
+
+  it('counts only the growth of the processes still there: a session that ended does not make it negative', () => {
+    const before = new Map([
+      ['10', 500],
+      ['11', 40],
+    ]);
+    // 11 ended; 12 started in between.
+    const after = new Map([
+      ['10', 530],
+      ['12', 7],
+    ]);
+    expect(postgresCpuSpentMs(before, after)).toBe(37);
   });
 });

@@ -29,19 +29,34 @@ export function processCpuMs(pid: number | undefined): number | undefined {
   return pid === undefined ? undefined : readStat(String(pid))?.ms;
 }
 
-/** CPU milliseconds every local PostgreSQL process has used so far (undefined: none seen). */
-export function postgresCpuMs(): number | undefined {
+/** CPU milliseconds each local PostgreSQL process has used so far, by pid (undefined: none seen). */
+export function postgresCpuMs(): ReadonlyMap<string, number> | undefined {
   let dirs: string[];
   try {
     dirs = readdirSync('/proc');
   } catch {
     return undefined;
   }
-  let total: number | undefined;
+  const byPid = new Map<string, number>();
   for (const d of dirs) {
     if (!/^\d+$/.test(d)) continue;
     const s = readStat(d);
-    if (s?.name.startsWith('postgres')) total = (total ?? 0) + s.ms;
+    if (s?.name.startsWith('postgres')) byPid.set(d, s.ms);
   }
-  return total;
+  return byPid.size > 0 ? byPid : undefined;
+}
+
+/**
+ * The PostgreSQL CPU milliseconds spent between two readings: the growth of
+ * each process seen in the second (all of it for one started since). A
+ * process that ended in between is left out (its last part is lost), so
+ * sessions other clients close meanwhile never make the figure go negative.
+ */
+export function postgresCpuSpentMs(
+  before: ReadonlyMap<string, number>,
+  after: ReadonlyMap<string, number>,
+): number {
+  let spent = 0;
+  for (const [pid, ms] of after) spent += Math.max(0, ms - (before.get(pid) ?? 0));
+  return spent;
 }

@@ -21,7 +21,7 @@
 import { randomBytes } from 'node:crypto';
 import { now, sleep, stopAll, type WorkerProcess } from './processes.js';
 import { percentile } from '../lib.js';
-import { postgresCpuMs, processCpuMs } from './cpu.js';
+import { postgresCpuMs, postgresCpuSpentMs, processCpuMs } from './cpu.js';
 
 /** The NATS server the runners that use NATS connect to. */
 export const natsUrl = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -136,7 +136,7 @@ export async function burnDown(opts: {
 
 interface CpuReading {
   readonly workers: number | undefined;
-  readonly postgres: number | undefined;
+  readonly postgres: ReadonlyMap<string, number> | undefined;
 }
 
 function cpuNow(workers: readonly WorkerProcess[]): CpuReading {
@@ -155,7 +155,11 @@ function cpuPerJob(a: CpuReading, b: CpuReading, jobs: number): ThroughputResult
       ? undefined
       : Math.round((((y - x) * 1000) / jobs) * 10) / 10;
   const workerUsPerJob = per(a.workers, b.workers);
-  const postgresUsPerJob = per(a.postgres, b.postgres);
+  // Per process: other sessions ending in the window must not count against it.
+  const postgresUsPerJob =
+    a.postgres && b.postgres && workerUsPerJob !== undefined
+      ? per(0, postgresCpuSpentMs(a.postgres, b.postgres))
+      : undefined;
   if (workerUsPerJob === undefined && postgresUsPerJob === undefined) return undefined;
   return {
     ...(workerUsPerJob !== undefined ? { workerUsPerJob } : {}),
