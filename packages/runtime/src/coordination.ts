@@ -28,7 +28,10 @@ export interface ServiceContext {
    * Runs leader-only writes in a transaction that holds the term: refused
    * (`{ ok: false }`) if another node has been granted a newer term, and a
    * newer term cannot be granted until it ends. It runs at READ COMMITTED;
-   * it does not hold up the lease renewals, however long it takes.
+   * it does not hold up the lease renewals, however long it takes. If the
+   * node steps down meanwhile (`signal` aborts), the statement in flight is
+   * cancelled and the transaction rolls back: it rejects with the signal's
+   * reason, and the next bearer's grant does not wait for it.
    */
   fenced<T>(work: (tx: PoolClient) => Promise<T>): Promise<FencedOutcome<T>>;
 }
@@ -154,7 +157,25 @@ export function coordinatedService(
         run: recorded.run,
         logger,
         fenced: (work) => {
-          const outcome = store.leadership.fenced({ groupId, term }, work);
+          const outcome = store.leadership.fenced({ groupId, term }, async (tx) => {
+            // Stepped down: the statement in flight is cancelled, and the
+            // transaction rolls back rather than commit late. The next
+            // bearer's grant waits for this transaction; it need not wait
+            // for work that no longer counts.
+            // pg's Client keeps its backend's pid (from BackendKeyData); its types omit it.
+            const pid = (tx as PoolClient & { processID: number }).processID;
+            const cancel = () =>
+              void store.pool.query('select pg_cancel_backend($1)', [pid]).catch(() => undefined);
+            signal.addEventListener('abort', cancel, { once: true });
+            try {
+              signal.throwIfAborted();
+              const value = await work(tx);
+              signal.throwIfAborted();
+              return value;
+            } finally {
+              signal.removeEventListener('abort', cancel);
+            }
+          });
           // Counting only: a rejection is the caller's to handle, and must not
           // surface again here as an unhandled one (it would end the process).
           outcome.then(

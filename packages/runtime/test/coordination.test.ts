@@ -101,3 +101,42 @@ it('a service run whose node steps down while the run is recorded is not counted
   await service('n2').execute({ term: 2, signal: new AbortController().signal, run: 1, logger });
   expect(executed).toEqual(['n2']);
 });
+
+it("a graceful handover does not wait for the old bearer's fenced statement: it is cancelled and rolled back", async () => {
+  const groupId = `ho${Math.random().toString(36).slice(2, 6)}`;
+  let started = false;
+  const committed: string[] = [];
+  const make = (nodeId: string) =>
+    testNode(db.url, { nodeId, groupId }).service('batch', {
+      trigger: { interval: 0.05 },
+      maxConsecutiveFailures: 0,
+      hangTimeoutMs: 60_000,
+      execute: async (ctx) => {
+        if (started) return;
+        started = true;
+        await ctx.fenced(async (tx) => {
+          await tx.query('select pg_sleep(4)');
+          committed.push(nodeId);
+        });
+      },
+    });
+  const a = make('A');
+  node = a;
+  await a.start();
+  await expect.poll(() => a.role.role, { timeout: 5000 }).toBe('bearer');
+  const b = make('B');
+  try {
+    await b.start();
+    await expect.poll(() => started, { timeout: 5000 }).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const t0 = Date.now();
+    const stopping = a.shutdown(1000);
+    await expect.poll(() => b.role.role, { timeout: 8000, interval: 20 }).toBe('bearer');
+    // Before: B waited for the whole 4 s statement.
+    expect(Date.now() - t0).toBeLessThan(1500);
+    await stopping;
+    expect(committed).toEqual([]);
+  } finally {
+    await b.shutdown(1000);
+  }
+}, 20_000);
