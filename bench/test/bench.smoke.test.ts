@@ -30,7 +30,9 @@ it('throughput: Baton (PostgreSQL bus) and graphile-worker burn down 2,000 jobs 
   // CPU per job from /proc: the node process's, and the local PostgreSQL server's.
   if (process.platform === 'linux') {
     expect(baton.cpu?.workerUsPerJob).toBeGreaterThan(0);
-    expect(baton.cpu?.postgresUsPerJob).toBeGreaterThan(0);
+    // Read (a number, never dropped); it may be 0: 2,000 jobs can cost each
+    // PostgreSQL session less than one 10 ms tick of /proc's counters.
+    expect(baton.cpu?.postgresUsPerJob).toBeGreaterThanOrEqual(0);
   } else {
     expect(baton.cpu).toBeUndefined();
   }
