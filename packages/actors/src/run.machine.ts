@@ -71,7 +71,7 @@ export interface AdoptedRun {
   /** Time since the handler started, on the actor system's clock. */
   readonly elapsedMs: number;
   /** Time since its lease was last extended (or, if never, since the handler started). */
-  readonly leaseElapsedMs?: number;
+  readonly leaseElapsedMs: number;
 }
 
 export interface RunInput {
@@ -329,7 +329,7 @@ export const runMachine = setup({
     ref: { id: input.task.id, attempt: input.task.attempt },
     controller: input.adopted?.controller ?? new LazyAbortController(),
     elapsedMs: input.adopted?.elapsedMs ?? 0,
-    leaseElapsedMs: input.adopted?.leaseElapsedMs ?? input.adopted?.elapsedMs ?? 0,
+    leaseElapsedMs: input.adopted?.leaseElapsedMs ?? 0,
     extendFailures: 0,
     work: input.adopted?.work,
     write: undefined,

@@ -66,22 +66,18 @@ export interface BeatIdentity {
 
 /**
  * The watchdog's heartbeat port over the store's `health_check` table, for
- * one group. With `self`, each beat carries this process's instance, and a
- * row that another instance wrote between two of this process's beats is
- * reported: two live processes share one node id.
+ * one group. Each beat carries this process's instance, and a row that
+ * another instance wrote between two of this process's beats is reported:
+ * two live processes share one node id.
  */
 export function heartbeatPort(
   nodes: NodeStore,
   groupId: string,
-  self?: BeatIdentity,
+  self: BeatIdentity,
 ): HeartbeatPort {
   let beaten = false;
   return {
     beat: async (nodeId, info) => {
-      if (!self) {
-        await nodes.beat(nodeId, groupId, { ...info });
-        return;
-      }
       const prev = await nodes.beat(nodeId, groupId, {
         ...info,
         ...(self.works ? { queue: self.works.queue, types: [...self.works.types] } : {}),

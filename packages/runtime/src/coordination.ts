@@ -128,11 +128,31 @@ export function coordinatedService(
         const now = await store.now();
         if ((start && now < start) || (end && now > end)) return;
       }
-      signal.throwIfAborted();
-      // Recorded (and counted against maxCount) in a transaction that rolls
-      // back if the node stepped down meanwhile: a run counted must run.
-      const fencedRecord = await store.leadership.fenced({ groupId, term }, async (tx) => {
-        const outcome = await store.serviceRuns.record(
+      /**
+       * Leader-only work while this node bears the token: the statement in
+       * flight is cancelled when it steps down, and the transaction rolls
+       * back rather than commit late (the next bearer's grant waits for it;
+       * it need not wait for work that no longer counts).
+       */
+      const whileBearer = <T>(work: (tx: PoolClient) => Promise<T>) =>
+        store.leadership.fenced({ groupId, term }, async (tx) => {
+          // pg's Client keeps its backend's pid (from BackendKeyData); its types omit it.
+          const pid = (tx as PoolClient & { processID: number }).processID;
+          const cancel = () =>
+            void store.pool.query('select pg_cancel_backend($1)', [pid]).catch(() => undefined);
+          signal.addEventListener('abort', cancel, { once: true });
+          try {
+            signal.throwIfAborted();
+            const value = await work(tx);
+            signal.throwIfAborted();
+            return value;
+          } finally {
+            signal.removeEventListener('abort', cancel);
+          }
+        });
+      // Recorded (and counted against maxCount) the same way: a run counted must run.
+      const fencedRecord = await whileBearer((tx) =>
+        store.serviceRuns.record(
           {
             groupId,
             service: name,
@@ -141,10 +161,8 @@ export function coordinatedService(
             ...(def.trigger.maxCount !== undefined ? { maxCount: def.trigger.maxCount } : {}),
           },
           tx,
-        );
-        signal.throwIfAborted();
-        return outcome;
-      });
+        ),
+      );
       const recorded = fencedRecord.ok ? fencedRecord.value : fencedRecord;
       if (!recorded.ok) {
         if (recorded.reason === 'stale_term') metrics.recordStaleWrite('term');
@@ -157,25 +175,7 @@ export function coordinatedService(
         run: recorded.run,
         logger,
         fenced: (work) => {
-          const outcome = store.leadership.fenced({ groupId, term }, async (tx) => {
-            // Stepped down: the statement in flight is cancelled, and the
-            // transaction rolls back rather than commit late. The next
-            // bearer's grant waits for this transaction; it need not wait
-            // for work that no longer counts.
-            // pg's Client keeps its backend's pid (from BackendKeyData); its types omit it.
-            const pid = (tx as PoolClient & { processID: number }).processID;
-            const cancel = () =>
-              void store.pool.query('select pg_cancel_backend($1)', [pid]).catch(() => undefined);
-            signal.addEventListener('abort', cancel, { once: true });
-            try {
-              signal.throwIfAborted();
-              const value = await work(tx);
-              signal.throwIfAborted();
-              return value;
-            } finally {
-              signal.removeEventListener('abort', cancel);
-            }
-          });
+          const outcome = whileBearer(work);
           // Counting only: a rejection is the caller's to handle, and must not
           // surface again here as an unhandled one (it would end the process).
           outcome.then(

@@ -231,8 +231,10 @@ export class TrackedStore implements StorePort {
     limit?: number;
   }): Promise<readonly { id: string; status: string }[]> {
     const rescued = await this.#inner.rescueExpired(options);
-    for (const r of rescued)
+    for (const r of rescued) {
       if (r.status === 'retry') this.#metrics.taskRetries.inc({ type: r.type });
+      if (r.status === 'dead_letter') this.#metrics.tasksDeadLettered.inc({ type: r.type });
+    }
     for (const status of ['retry', 'dead_letter', 'cancelled'] as const) {
       const items = rescued
         .filter((r) => r.status === status)
@@ -243,7 +245,6 @@ export class TrackedStore implements StorePort {
     // gets its schedule's error policy, as one that failed does.
     for (const r of rescued) {
       if (r.status !== 'dead_letter') continue;
-      this.#metrics.tasksDeadLettered.inc({ type: r.type });
       this.#deadLettered({ id: r.id, type: r.type, attempt: r.attempt, error: 'lease expired' });
       await this.#scheduled.deadLettered(r.id).catch(() => undefined);
     }

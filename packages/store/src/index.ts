@@ -10,7 +10,13 @@ export {
   type Fence,
 } from './tasks.js';
 export { backoffMs, backoffCeilingMs, DEFAULT_BACKOFF } from './backoff.js';
-export { TYPE_NAME, QUEUE_NAME, ENQUEUE_FIELDS, MAX_IDEMPOTENCY_KEY_LENGTH } from './validate.js';
+export {
+  TYPE_NAME,
+  QUEUE_NAME,
+  ENQUEUE_FIELDS,
+  MAX_IDEMPOTENCY_KEY_LENGTH,
+  unknownOption,
+} from './validate.js';
 export { storableJson, strictJson, unstorableText } from './json.js';
 export { quoteSchema } from './schema.js';
 export * from './errors.js';
@@ -39,13 +45,7 @@ export {
   type ScheduleStoreDeps,
 } from './schedules.js';
 export { planTicks, tickKey, type LatestDue, type ScheduleCalendar } from './schedules.plan.js';
-export {
-  POLICY_FIELDS,
-  RETRY_FIELDS,
-  TASK_FIELDS,
-  unknownOption,
-  validateTrigger,
-} from './schedules.validate.js';
+export { POLICY_FIELDS, RETRY_FIELDS, TASK_FIELDS, validateTrigger } from './schedules.validate.js';
 export type {
   BackoffStrategy,
   ErrorPolicy,

@@ -28,7 +28,6 @@ import {
   SCHEDULE_ID,
   TASK_FIELDS,
   TOP_FIELDS,
-  date,
   int,
   object,
   oneOf,
@@ -37,11 +36,12 @@ import {
   validateTrigger,
 } from './schedules.validate.js';
 import type { Store } from './store.js';
+import type { TaskStore } from './tasks.js';
+import type { TaskId } from './types.js';
+import { date } from './validate.js';
 
 /** Most milliseconds of tick planning in one firing round (see #fire). */
 const PLAN_BUDGET_MS = 50;
-import type { TaskStore } from './tasks.js';
-import type { TaskId } from './types.js';
 
 /** Pause, resume or unschedule of an id that does not exist. */
 export class ScheduleNotFoundError extends BatonError {

@@ -1,6 +1,5 @@
 import { InvalidArgumentError, PayloadTooLargeError } from './errors.js';
 import { JsonValueError, strictJson, unstorableText } from './json.js';
-import { date } from './schedules.validate.js';
 import type { EnqueueInput } from './types.js';
 
 /** Task type names: dot-separated tokens, usable as NATS subject tokens. */
@@ -65,8 +64,95 @@ function name(field: string, value: unknown, pattern: RegExp, max: number): stri
   return value;
 }
 
+/** A key as written, folded: `timezone`, `time_zone` and `TimeZone` all fold to `timezone`. */
+const fold = (key: string) => key.toLowerCase().replace(/[-_]/g, '');
+
+/**
+ * The refusal of `key`, an unknown option of `field`: names `field.key`,
+ * lists the known options, and suggests the right spelling when `key`
+ * differs from one only by case (or by `-` and `_`), or the nested object
+ * it belongs in when it is one of `elsewhere`'s (`{ taskPolicy: [...] }`).
+ */
+export function unknownOption(
+  field: string,
+  key: string,
+  allowed: Iterable<string>,
+  elsewhere: Readonly<Record<string, Iterable<string>>> = {},
+): InvalidArgumentError {
+  const known = [...allowed];
+  const like = (k: string) => fold(k) === fold(key);
+  let spelled = known.find(like);
+  for (const [name, keys] of Object.entries(elsewhere)) {
+    const k = spelled === undefined ? [...keys].find(like) : undefined;
+    if (k !== undefined) spelled = `${name}.${k}`;
+  }
+  const suggestion = spelled === undefined ? '' : `, did you mean ${spelled}?`;
+  return new InvalidArgumentError(
+    `${field}.${key}`,
+    `is not a known option${suggestion} (known: ${known.join(', ')})`,
+  );
+}
+
+/**
+ * An ISO 8601 date and time with a `Z` or numeric offset: seconds and their
+ * fraction optional, the offset `+hh:mm`, `+hhmm` or `+hh`.
+ */
+const DATE_TIME =
+  /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?(?:Z|([+-])(\d{2})(?::?(\d{2}))?)$/;
+const DATE_FORM =
+  'an ISO 8601 date and time with a Z or numeric offset (e.g. 2027-02-01T09:00:00Z, 2027-02-01T09:00:00.5+01:00)';
+
+/**
+ * A `Date`, or a string of the form `DATE_TIME` whose parts are a real
+ * date and time (no 30 February, no 24:00): an instant, never read in the
+ * process's local zone, never rolled over into the next day or month.
+ */
+export function date(field: string, value: unknown): Date {
+  if (value instanceof Date) {
+    if (Number.isNaN(value.getTime())) {
+      throw new InvalidArgumentError(
+        field,
+        'must be a valid Date (this one is Invalid Date)',
+        value,
+      );
+    }
+    return value;
+  }
+  const m = typeof value === 'string' ? DATE_TIME.exec(value) : null;
+  if (m === null) throw new InvalidArgumentError(field, `must be a Date or ${DATE_FORM}`, value);
+  const part = (i: number) => Number(m[i] ?? 0);
+  const [year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0] = [1, 2, 3, 4, 5, 6].map(
+    part,
+  );
+  const ms = Number((m[7] ?? '').slice(0, 3).padEnd(3, '0'));
+  const [offsetHours, offsetMinutes] = [part(9), part(10)];
+  // Built part by part (Date.UTC would read years 0 to 99 as 1900 to 1999),
+  // then read back: a part out of range rolls over and no longer matches.
+  const d = new Date(0);
+  d.setUTCFullYear(year, month - 1, day);
+  d.setUTCHours(hour, minute, second, ms);
+  if (
+    d.getUTCFullYear() !== year ||
+    d.getUTCMonth() !== month - 1 ||
+    d.getUTCDate() !== day ||
+    d.getUTCHours() !== hour ||
+    d.getUTCMinutes() !== minute ||
+    d.getUTCSeconds() !== second ||
+    offsetHours > 23 ||
+    offsetMinutes > 59
+  ) {
+    throw new InvalidArgumentError(
+      field,
+      `is not a real date and time (a day, hour, minute, second or offset out of range); expected ${DATE_FORM}`,
+      value,
+    );
+  }
+  const offset = (m[8] === '-' ? -1 : 1) * (offsetHours * 60 + offsetMinutes);
+  return new Date(d.getTime() - offset * 60_000);
+}
+
+/** A `date` PostgreSQL can store. */
 function runAtDate(field: string, value: unknown): Date {
-  // The schedules' strict form: a real date and time with an offset.
   const d = date(field, value);
   const year = d.getUTCFullYear();
   if (year < 1 || year > 9999) {
